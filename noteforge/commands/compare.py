@@ -1,0 +1,5 @@
+"""`noteforge compare` (not written yet)."""
+
+
+def register(app) -> None:
+    pass

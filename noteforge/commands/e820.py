@@ -1,0 +1,5 @@
+"""`noteforge e820` (not written yet)."""
+
+
+def register(app) -> None:
+    pass

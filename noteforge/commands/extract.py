@@ -1,0 +1,5 @@
+"""`noteforge extract` (not written yet)."""
+
+
+def register(app) -> None:
+    pass

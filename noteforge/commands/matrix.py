@@ -1,0 +1,5 @@
+"""`noteforge matrix` (not written yet)."""
+
+
+def register(app) -> None:
+    pass

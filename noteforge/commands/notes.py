@@ -1,0 +1,5 @@
+"""`noteforge notes` (not written yet)."""
+
+
+def register(app) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""`noteforge verify` (not written yet)."""
+
+
+def register(app) -> None:
+    pass

@@ -1,0 +1,5 @@
+"""`noteforge writecmds` (not written yet)."""
+
+
+def register(app) -> None:
+    pass

@@ -1,0 +1,43 @@
+"""Sizes and addresses as people type them (16M, 0x1000000, 2G) and as
+noteforge shows them (hex with MiB/GiB beside)."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import UsageError
+
+_SUFFIX = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE_RE = re.compile(r"^\s*(0[xX][0-9a-fA-F]+|\d+)\s*([KMGTkmgt]?)(?:i?[bB])?\s*$")
+
+
+def parse_size(text: str, what: str = "size") -> int:
+    """Parse '512M', '0x200000', '2G', '4096' (K/M/G/T are powers of 1024,
+    as in Xen's parse_size_and_unit)."""
+    m = _SIZE_RE.match(str(text))
+    if not m:
+        raise UsageError(f"{what} {text!r}: expected a number with an optional K/M/G/T suffix")
+    number = int(m.group(1), 0)
+    return number * _SUFFIX[m.group(2).upper()]
+
+
+def parse_u32(text: str, what: str) -> int:
+    value = parse_size(text, what)
+    if value > 0xFFFFFFFF:
+        raise UsageError(f"{what} {text!r}: must fit in 32 bits (at most 0xffffffff)")
+    return value
+
+
+def human_size(n: int) -> str:
+    """'50 MiB', '1.5 GiB', '4 KiB', '512 B': for people, beside a hex value."""
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            value = n / (1 << shift)
+            text = f"{value:.2f}".rstrip("0").rstrip(".")
+            return f"{text} {unit}"
+    return f"{n} B"
+
+
+def hexsize(n: int) -> str:
+    """'0x3200000 (50 MiB)'."""
+    return f"{n:#x} ({human_size(n)})"
