@@ -59,7 +59,12 @@ class E820Entry:
         return self.start < end and start < self.end
 
     def to_dict(self) -> dict:
-        return {"start": self.start, "end": self.end, "type": self.type, "type_name": self.type_name}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "type": self.type,
+            "type_name": self.type_name,
+        }
 
     def __str__(self) -> str:  # as Xen prints it: inclusive end
         return f"{self.type_name} [{self.start:#x}, {self.end - 1:#x}]"
