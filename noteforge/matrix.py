@@ -1,0 +1,729 @@
+"""The fleet check: many kernel images against many machines' maps.
+
+verify answers for one image on one map; the matrix answers the same question
+for every (image, map, dom0 size, policy) combination, with the same names and
+meanings as `verify --json`, and without repeating work:
+
+- each image is opened once (in parallel processes, because a 60 MB bzImage
+  costs a decompression) and only its KernelParams, a few ints, are kept;
+- each map is read and cleaned once (Xen's clean-up, xen/arch/x86/e820.c);
+- dom0's map is derived once per (map, dom0 size) (pvh_setup_e820);
+- only place() runs per (image, policy), which is microseconds.
+
+Rows are produced lazily, map after map, so a run's memory does not grow with
+the number of maps; the Summary keeps counts, a bounded list of failing maps and
+a bounded heat map. Writers stream rows to JSON Lines or CSV through a temporary
+file in the target folder that is renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import NoteforgeError, UsageError, WriteError
+from .memmap import E820Entry, type_name
+
+# The keys of one result row, in CSV column order. image..blocking are the
+# issue's contract; dom0_pages, dom0_capable and warnings are verify's JSON
+# names for the same facts; message is the error text of a bad-input row.
+ROW_KEYS = (
+    "image",
+    "map",
+    "dom0_mem",
+    "policy",
+    "loads",
+    "reason",
+    "base",
+    "entry",
+    "relocated",
+    "blocking",
+    "dom0_pages",
+    "dom0_capable",
+    "warnings",
+    "message",
+)
+
+BAD_INPUT = "bad-input"
+IN_PLACE = "in-place"
+RELOCATED = "relocated"
+
+# Names a directory listing may hold next to the inputs that are never inputs
+# (the shared folders carry INDEX.md and PROVENANCE.md; /boot carries
+# config-*, System.map-*, initrd.img-*). A file named on the command line is
+# always taken.
+_SKIP_SUFFIXES = (".md", ".rst", ".json", ".jsonl", ".csv", ".html", ".sha256", ".sig", ".asc")
+_SKIP_IMAGE_PREFIXES = ("config-", "system.map", "initrd", "initramfs", "readme")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def expand_paths(
+    specs: Sequence[str], *, images: bool = False, warn: Callable[[str], None] | None = None
+) -> list[str]:
+    """Files, directories (their regular files, sorted, not recursive) and
+    globs, in the order given, each path once. A literal path that does not
+    exist is kept: reading it fails and it shows up as a bad-input row. A glob
+    that matches nothing is reported through `warn`."""
+    out: dict[str, None] = {}
+    for spec in specs:
+        if glob.has_magic(spec) and not os.path.exists(spec):
+            matches = sorted(glob.glob(spec, recursive=True))
+            if not matches and warn:
+                warn(f"{spec}: matches no file")
+            for m in matches:
+                if os.path.isdir(m):
+                    for f in _dir_files(m, images):
+                        out.setdefault(f, None)
+                elif not _skipped(os.path.basename(m), images):
+                    out.setdefault(m, None)
+        elif os.path.isdir(spec):
+            files = _dir_files(spec, images)
+            if not files and warn:
+                warn(f"{spec}: directory holds no input file")
+            for f in files:
+                out.setdefault(f, None)
+        else:
+            out.setdefault(spec, None)
+    return list(out)
+
+
+def _skipped(name: str, images: bool) -> bool:
+    low = name.lower()
+    if low.startswith(".") or low.endswith(_SKIP_SUFFIXES):
+        return True
+    return images and low.startswith(_SKIP_IMAGE_PREFIXES)
+
+
+def _dir_files(folder: str, images: bool) -> list[str]:
+    return [
+        os.path.join(folder, name)
+        for name in sorted(os.listdir(folder))
+        if os.path.isfile(os.path.join(folder, name)) and not _skipped(name, images)
+    ]
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the matrix keeps of an image: placement's inputs, nothing else.
+    Small and picklable, so worker processes can hand it back."""
+
+    path: str
+    params: object | None  # placement.KernelParams; None when the image is unreadable
+    dom0_capable: bool = True
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class MapInfo:
+    """A host map after Xen's clean-up, or the reason it could not be read."""
+
+    path: str
+    entries: tuple[E820Entry, ...] = ()
+    error: str | None = None
+
+
+def load_image(path: str) -> ImageInfo:
+    """Open one image (decompressing a bzImage payload once) and keep its
+    KernelParams. A NoteforgeError becomes ImageInfo.error, never an exception."""
+    from .image import open_image
+    from .verify import kernel_params
+
+    try:
+        image = open_image(path)
+        return ImageInfo(
+            path=path,
+            params=kernel_params(image),
+            dom0_capable=image.effective.dom0_capable is not False,
+        )
+    except NoteforgeError as err:
+        return ImageInfo(path=path, params=None, error=str(err))
+    except OSError as err:
+        return ImageInfo(path=path, params=None, error=f"{path}: {err.strerror or err}")
+
+
+def load_images(
+    paths: Sequence[str], jobs: int = 1, progress: Callable[[ImageInfo], None] | None = None
+) -> list[ImageInfo]:
+    """load_image for every path, in `jobs` processes, results in input order."""
+    results: list[ImageInfo] = []
+    if jobs <= 1 or len(paths) <= 1:
+        for p in paths:
+            results.append(load_image(p))
+            if progress:
+                progress(results[-1])
+        return results
+    with ProcessPoolExecutor(max_workers=min(jobs, len(paths))) as pool:
+        for info in pool.map(load_image, paths):
+            results.append(info)
+            if progress:
+                progress(info)
+    return results
+
+
+def load_map(path: str) -> MapInfo:
+    """Read one map and run Xen's clean-up on it; errors become MapInfo.error."""
+    from .e820 import clean_map, read_map
+
+    try:
+        host = read_map(path)
+        return MapInfo(path=path, entries=tuple(clean_map(host.entries).entries))
+    except NoteforgeError as err:
+        return MapInfo(path=path, error=str(err))
+    except OSError as err:
+        return MapInfo(path=path, error=f"{path}: {err.strerror or err}")
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class MatrixSpec:
+    """Everything a run needs besides the maps, which are streamed."""
+
+    images: tuple[ImageInfo, ...]
+    dom0_mems: tuple[str | None, ...] = (None,)
+    policies: tuple[str, ...] = ("xen",)
+    xen_version: str | None = None
+
+    @property
+    def variants(self) -> list[tuple[str | None, str]]:
+        """(dom0_mem, policy) pairs in row order."""
+        return [(d, p) for d in self.dom0_mems for p in self.policies]
+
+
+def _blocking_dict(entry: E820Entry | None) -> dict | None:
+    return entry.to_dict() if entry is not None else None
+
+
+def _bad_rows(
+    spec: MatrixSpec, map_path: str, dom0_mem: str | None, message_for
+) -> Iterator[dict]:
+    for img in spec.images:
+        for policy in spec.policies:
+            yield _row(img.path, map_path, dom0_mem, policy, message=message_for(img),
+                       dom0_capable=img.dom0_capable)
+
+
+def _row(
+    image: str,
+    map_path: str,
+    dom0_mem: str | None,
+    policy: str,
+    *,
+    message: str,
+    dom0_capable: bool,
+    dom0_pages: int | None = None,
+) -> dict:
+    return {
+        "image": image,
+        "map": map_path,
+        "dom0_mem": dom0_mem,
+        "policy": policy,
+        "loads": False,
+        "reason": BAD_INPUT,
+        "base": None,
+        "entry": None,
+        "relocated": False,
+        "blocking": None,
+        "dom0_pages": dom0_pages,
+        "dom0_capable": dom0_capable,
+        "warnings": [],
+        "message": message,
+    }
+
+
+def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
+    """Every row for one map: dom0 sizes, then images, then policies.
+
+    The same steps as verify.verify(), in the same order, with each step done
+    once for all the rows that share it."""
+    from .dom0mem import compute_nr_pages, parse_dom0_mem
+    from .e820 import dom0_map
+    from .placement import place
+    from .verify import _checks_dom0
+
+    dom0_check = spec.xen_version is not None and _checks_dom0(spec.xen_version)
+    for dom0_mem in spec.dom0_mems:
+        if mp.error is not None:
+            yield from _bad_rows(spec, mp.path, dom0_mem, lambda img, e=mp.error: e)
+            continue
+        try:
+            size = None
+            if dom0_mem is not None:
+                size = compute_nr_pages(parse_dom0_mem(dom0_mem), mp.entries)
+            d0 = dom0_map(mp.entries, size.nr_pages if size is not None else None)
+        except NoteforgeError as err:
+            msg = f"{mp.path}: dom0_mem {dom0_mem}: {err}"
+            yield from _bad_rows(spec, mp.path, dom0_mem, lambda img, e=msg: e)
+            continue
+        tail_warnings = list(d0.warnings) + (list(size.warnings) if size is not None else [])
+        d0_entries = d0.entries
+        for img in spec.images:
+            if img.params is None:
+                for policy in spec.policies:
+                    yield _row(img.path, mp.path, dom0_mem, policy, message=img.error or "",
+                               dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages)
+                continue
+            for policy in spec.policies:
+                try:
+                    pl = place(img.params, d0_entries, policy)
+                except NoteforgeError as err:
+                    yield _row(img.path, mp.path, dom0_mem, policy, message=str(err),
+                               dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages)
+                    continue
+                loads, reason = pl.loads, pl.reason
+                warnings = []
+                if not img.dom0_capable:
+                    warnings.append(_NOT_DOM0_WARNING)
+                    if dom0_check:
+                        loads, reason = False, "not-dom0-capable"
+                warnings.extend(pl.warnings)
+                warnings.extend(tail_warnings)
+                yield {
+                    "image": img.path,
+                    "map": mp.path,
+                    "dom0_mem": dom0_mem,
+                    "policy": policy,
+                    "loads": loads,
+                    "reason": reason,
+                    "base": pl.base,
+                    "entry": pl.entry,
+                    "relocated": pl.relocated,
+                    "blocking": _blocking_dict(pl.blocking),
+                    "dom0_pages": d0.nr_pages,
+                    "dom0_capable": img.dom0_capable,
+                    "warnings": warnings,
+                    "message": None,
+                }
+
+
+# verify.verify() words this warning; keep the two identical (a test compares rows).
+_NOT_DOM0_WARNING = (
+    "the kernel's SUPPORTED_FEATURES note lacks XENFEAT_dom0 (bit 11): Xen 4.22 and "
+    "Debian's 4.20.4 refuse it as dom0 ('Kernel does not support Dom0 operation')"
+)
+
+
+def iter_rows(spec: MatrixSpec, map_paths: Iterable[str]) -> Iterator[dict]:
+    """All rows, map after map, reading each map once as it comes."""
+    for path in map_paths:
+        yield from map_rows(spec, load_map(path))
+
+
+# ----------------------------------------------------------- parallel map chunks
+
+_WORKER_SPEC: MatrixSpec | None = None
+
+
+def _init_worker(spec: MatrixSpec) -> None:
+    global _WORKER_SPEC
+    _WORKER_SPEC = spec
+
+
+def _chunk_rows(paths: list[str]) -> list[dict]:
+    assert _WORKER_SPEC is not None
+    return [r for p in paths for r in map_rows(_WORKER_SPEC, load_map(p))]
+
+
+def iter_rows_parallel(
+    spec: MatrixSpec, map_paths: Sequence[str], jobs: int, chunk: int = 64
+) -> Iterator[dict]:
+    """iter_rows over `jobs` processes: maps go out in chunks, rows come back
+    in map order. At most 2*jobs chunks are in flight, so memory stays bounded
+    however many maps there are."""
+    if jobs <= 1 or len(map_paths) <= chunk:
+        yield from iter_rows(spec, map_paths)
+        return
+    chunks = (list(map_paths[i : i + chunk]) for i in range(0, len(map_paths), chunk))
+    with ProcessPoolExecutor(
+        max_workers=jobs, initializer=_init_worker, initargs=(spec,)
+    ) as pool:
+        pending = []
+        for c in chunks:
+            pending.append(pool.submit(_chunk_rows, c))
+            if len(pending) >= 2 * jobs:
+                yield from pending.pop(0).result()
+        for fut in pending:
+            yield from fut.result()
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def outcome(row: dict) -> str:
+    """'in-place', 'relocated', or the failure reason."""
+    if row["loads"]:
+        return RELOCATED if row["relocated"] else IN_PLACE
+    return row["reason"] or "fail"
+
+
+def entry_text(entry: dict | None) -> str:
+    """An e820 entry as Xen prints it: type [start, end inclusive]."""
+    if entry is None:
+        return ""
+    return f"{entry.get('type_name') or type_name(entry['type'])} " \
+        f"[{entry['start']:#x}, {entry['end'] - 1:#x}]"
+
+
+def describe(row: dict) -> str:
+    """One line for a person: what happened to this image on this map."""
+    oc = outcome(row)
+    block = entry_text(row["blocking"])
+    if oc == IN_PLACE:
+        text = f"loads in place at {row['base']:#x}"
+    elif oc == RELOCATED:
+        text = f"relocated to {row['base']:#x}"
+        if block:
+            text += f" ({block} blocks its own address)"
+    elif oc == BAD_INPUT:
+        text = f"bad input: {row['message']}"
+    else:
+        text = f"fails: {oc}"
+        if block:
+            text += f" ({block} blocks its address)"
+    return text
+
+
+@dataclass
+class ImageCounts:
+    maps: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+
+    @property
+    def in_place(self) -> int:
+        return self.outcomes[IN_PLACE]
+
+    @property
+    def relocated(self) -> int:
+        return self.outcomes[RELOCATED]
+
+    @property
+    def failed(self) -> int:
+        return self.maps - self.in_place - self.relocated
+
+    def failures(self) -> dict[str, int]:
+        return {k: v for k, v in sorted(self.outcomes.items()) if k not in (IN_PLACE, RELOCATED)}
+
+
+class Summary:
+    """Counts a run's rows as they stream past, in memory that does not grow
+    with the number of maps beyond fixed caps:
+
+    - per (image, variant): maps loading in place / relocated / failing by reason;
+    - per map with a failure: which images fail and why (the first
+      `max_listed_maps` such maps; the rest are only counted);
+    - failure patterns: maps grouped by the exact set of failing
+      (image, variant, reason), with a count and a few example maps;
+    - a heat map of the first `heat_max_maps` maps: one cell per (image, map)
+      per variant, with its outcome and a one-line description.
+
+    Rows must arrive grouped by map (as iter_rows produces them)."""
+
+    def __init__(
+        self,
+        images: Sequence[str],
+        variants: Sequence[tuple[str | None, str]],
+        *,
+        max_listed_maps: int = 200,
+        heat_max_maps: int = 400,
+        max_patterns: int = 200,
+        examples: int = 5,
+    ):
+        self.images = list(images)
+        self.variants = list(variants)
+        self._img_index = {p: i for i, p in enumerate(self.images)}
+        self._var_index = {v: i for i, v in enumerate(self.variants)}
+        self._img_prefixes = tuple(self.images) or ("\0",)
+        self.max_listed_maps = max_listed_maps
+        self.heat_max_maps = heat_max_maps
+        self.max_patterns = max_patterns
+        self.examples = examples
+        self.rows = 0
+        self.maps = 0
+        self.maps_failing = 0
+        self.counts = {
+            (i, v): ImageCounts() for i in range(len(self.images))
+            for v in range(len(self.variants))
+        }
+        # map -> [(image index, variant index, outcome)] for maps with failures
+        self.map_failures: dict[str, list[tuple[int, int, str]]] = {}
+        self.patterns: dict[tuple, list] = {}  # signature -> [count, [example maps]]
+        self.other_patterns = 0
+        self.bad_inputs: list[str] = []  # messages, the first max_listed_maps
+        self.bad_input_count = 0
+        # heat[v] = [(map, [(outcome, description) per image])]
+        self.heat: list[list[tuple[str, list]]] = [[] for _ in self.variants]
+        self.heat_truncated = 0
+        self.notes: list[str] = []
+        self._cur_map: str | None = None
+        self._cur_fail: list[tuple[int, int, str]] = []
+        self._cur_cells: list[list] | None = None
+        self._seen_bad: set[str] = set()
+
+    # -- feeding
+    def add(self, row: dict) -> None:
+        if row["map"] != self._cur_map:
+            self._flush()
+            self._start(row["map"])
+        self.rows += 1
+        i = self._img_index[row["image"]]
+        v = self._var_index[(row["dom0_mem"], row["policy"])]
+        oc = outcome(row)
+        c = self.counts[(i, v)]
+        c.maps += 1
+        c.outcomes[oc] += 1
+        if oc not in (IN_PLACE, RELOCATED):
+            self._cur_fail.append((i, v, oc))
+        if oc == BAD_INPUT:
+            self._note_bad(row)
+        if self._cur_cells is not None:
+            self._cur_cells[v][i] = (oc, describe(row))
+
+    def _note_bad(self, row: dict) -> None:
+        # Every row a broken input spoils carries the same message (it names
+        # the file), so the message identifies the input.
+        msg = row["message"] or f"{row['image']} on {row['map']}"
+        if msg in self._seen_bad:
+            return
+        self.bad_input_count += 1
+        if len(self.bad_inputs) < self.max_listed_maps:
+            self.bad_inputs.append(msg)
+        if len(self._seen_bad) < 8 * self.max_listed_maps:
+            self._seen_bad.add(msg)
+        else:
+            # A broken map's rows come together, so forgetting older map
+            # errors costs nothing; broken images recur on every map: keep them.
+            self._seen_bad = {m for m in self._seen_bad if m.startswith(self._img_prefixes)}
+            self._seen_bad.add(msg)
+
+    def _start(self, map_path: str) -> None:
+        self._cur_map = map_path
+        self.maps += 1
+        self._cur_fail = []
+        if self.maps <= self.heat_max_maps:
+            self._cur_cells = [[None] * len(self.images) for _ in self.variants]
+        else:
+            self._cur_cells = None
+            self.heat_truncated += 1
+
+    def _flush(self) -> None:
+        if self._cur_map is None:
+            return
+        m = self._cur_map
+        if self._cur_cells is not None:
+            for v, cells in enumerate(self._cur_cells):
+                self.heat[v].append((m, cells))
+        if self._cur_fail:
+            self.maps_failing += 1
+            if len(self.map_failures) < self.max_listed_maps:
+                self.map_failures[m] = list(self._cur_fail)
+            sig = tuple(sorted(set(self._cur_fail)))
+            slot = self.patterns.get(sig)
+            if slot is None and len(self.patterns) < self.max_patterns:
+                slot = self.patterns[sig] = [0, []]
+            if slot is None:
+                self.other_patterns += 1
+            else:
+                slot[0] += 1
+                if len(slot[1]) < self.examples:
+                    slot[1].append(m)
+        self._cur_map = None
+        self._cur_cells = None
+
+    def finish(self) -> Summary:
+        self._flush()
+        return self
+
+    # -- reading
+    def all_bad(self, fails: Sequence[tuple[int, int, str]]) -> bool:
+        """Did every image fail on this map as bad input (an unreadable map)?"""
+        return len(fails) == len(self.images) * len(self.variants) and all(
+            oc == BAD_INPUT for _i, _v, oc in fails
+        )
+
+    def variant_label(self, v: int) -> str:
+        dom0_mem, policy = self.variants[v]
+        return f"policy {policy}, dom0_mem {dom0_mem if dom0_mem is not None else 'all RAM'}"
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (the heat map is left to the HTML report)."""
+        per_image = []
+        for (i, v), c in self.counts.items():
+            per_image.append({
+                "image": self.images[i],
+                "dom0_mem": self.variants[v][0],
+                "policy": self.variants[v][1],
+                "maps": c.maps,
+                "in_place": c.in_place,
+                "relocated": c.relocated,
+                "failed": c.failed,
+                "failures": c.failures(),
+            })
+        per_map = [
+            {
+                "map": m,
+                "failures": [
+                    {"image": self.images[i], "dom0_mem": self.variants[v][0],
+                     "policy": self.variants[v][1], "reason": oc}
+                    for i, v, oc in fails
+                ],
+            }
+            for m, fails in self.map_failures.items()
+        ]
+        patterns = [
+            {
+                "maps": count,
+                "examples": list(ex),
+                "failures": [
+                    {"image": self.images[i], "dom0_mem": self.variants[v][0],
+                     "policy": self.variants[v][1], "reason": oc}
+                    for i, v, oc in sig
+                ],
+            }
+            for sig, (count, ex) in sorted(self.patterns.items(), key=lambda kv: -kv[1][0])
+        ]
+        return {
+            "rows": self.rows,
+            "maps": self.maps,
+            "images": len(self.images),
+            "maps_failing": self.maps_failing,
+            "per_image": per_image,
+            "per_map": per_map,
+            "per_map_truncated": self.maps_failing - len(self.map_failures),
+            "patterns": patterns,
+            "other_patterns": self.other_patterns,
+            "bad_inputs": list(self.bad_inputs),
+            "bad_input_count": self.bad_input_count,
+            "notes": list(self.notes),
+        }
+
+
+# --------------------------------------------------------------------------- output
+
+
+class AtomicFile:
+    """A text file written under a temporary name in the target's folder and
+    renamed over the target only when the writer finishes cleanly: a reader
+    never sees half a result, and a failed run leaves the old file alone."""
+
+    def __init__(self, path: str | os.PathLike, newline: str | None = None):
+        self.path = Path(path)
+        self._newline = newline
+        self._tmp: str | None = None
+        self.fh: io.TextIOBase | None = None
+
+    def __enter__(self) -> io.TextIOBase:
+        folder = self.path.parent if str(self.path.parent) else Path(".")
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                             dir=folder)
+        except OSError as err:
+            raise WriteError(f"{self.path}: cannot create a file in {folder}: "
+                             f"{err.strerror or err}") from err
+        self.fh = open(fd, "w", encoding="utf-8", newline=self._newline)
+        return self.fh
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        assert self.fh is not None and self._tmp is not None
+        try:
+            self.fh.close()
+        except OSError:
+            if exc_type is None:
+                os.unlink(self._tmp)
+                raise
+        if exc_type is not None:
+            with _suppress_os():
+                os.unlink(self._tmp)
+            return
+        try:
+            os.chmod(self._tmp, 0o644 & ~_umask())
+            os.replace(self._tmp, self.path)
+        except OSError as err:
+            with _suppress_os():
+                os.unlink(self._tmp)
+            raise WriteError(f"{self.path}: cannot write: {err.strerror or err}") from err
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class _suppress_os:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return exc_type is not None and issubclass(exc_type, OSError)
+
+
+def write_html_atomic(path: str | os.PathLike, text: str) -> None:
+    with AtomicFile(path) as fh:
+        fh.write(text)
+
+
+def output_format(path: str) -> str:
+    """'jsonl' or 'csv', from the file name."""
+    low = path.lower()
+    if low.endswith((".jsonl", ".ndjson", ".json")):
+        return "jsonl"
+    if low.endswith(".csv"):
+        return "csv"
+    raise UsageError(f"--out {path}: expected a .jsonl or .csv file name")
+
+
+def csv_cells(row: dict) -> list:
+    """One CSV line: addresses in hex (as people read them), the blocking
+    entry as Xen prints it, warnings joined with ' | '."""
+    def hx(v):
+        return "" if v is None else f"{v:#x}"
+
+    return [
+        row["image"], row["map"], row["dom0_mem"] or "", row["policy"],
+        "yes" if row["loads"] else "no", row["reason"] or "", hx(row["base"]),
+        hx(row["entry"]), "yes" if row["relocated"] else "no", entry_text(row["blocking"]),
+        "" if row["dom0_pages"] is None else row["dom0_pages"],
+        "yes" if row["dom0_capable"] else "no", " | ".join(row["warnings"]),
+        row["message"] or "",
+    ]
+
+
+class RowWriter:
+    """Streams rows to FILE.jsonl or FILE.csv (atomically, see AtomicFile).
+    Use as a context manager; write(row) per row."""
+
+    def __init__(self, path: str):
+        self.format = output_format(path)
+        self._atomic = AtomicFile(path, newline="" if self.format == "csv" else None)
+        self._csv = None
+        self._fh = None
+        self.count = 0
+
+    def __enter__(self) -> RowWriter:
+        self._fh = self._atomic.__enter__()
+        if self.format == "csv":
+            self._csv = csv.writer(self._fh)
+            self._csv.writerow(ROW_KEYS)
+        return self
+
+    def write(self, row: dict) -> None:
+        if self._csv is not None:
+            self._csv.writerow(csv_cells(row))
+        else:
+            self._fh.write(json.dumps(row, separators=(",", ":")) + "\n")
+        self.count += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._atomic.__exit__(exc_type, exc, tb)
