@@ -465,6 +465,10 @@ def test_strings(tmp_path, oracle):
     assert (p.status, p.broken, p.note(6)) == ("accepted", "out of range access", None)
     r = xenref.readnotes(img)
     assert r.values["GUEST_OS"] == "(invalid)" and r.broken == "out of range access"
+    # ELF_MAX_STRING_LENGTH: 4096 characters (plus the NUL) are read, 4097 are not.
+    assert oracle.parse(pvh_image(xen(18, ENTRY) + xen(6, "a" * 4096))).note(6).value == "a" * 4096
+    p = oracle.parse(pvh_image(xen(18, ENTRY) + xen(6, "a" * 4097)))
+    assert (p.accepted, p.broken, p.note(6)) == (True, "excessively long string", None)
 
 
 @debian
@@ -499,6 +503,11 @@ def test_bad_headers(tmp_path, oracle):
     r = xenref.readnotes(image(tmp_path, truncated))
     assert (r.returncode, r.error) == (1, f"File {tmp_path / 'image.elf'} is not an ELF image")
     assert oracle.parse(b"").status == "not-elf"
+    good = pvh_image(xen(18, ENTRY))
+    assert oracle.parse(good[:0x33]).errors == ("ELF: not an ELF binary",)  # < 52 bytes
+    shdrs_past_end = bytearray(good)
+    struct.pack_into("<QHHHHHH", shdrs_past_end, 0x28, 0x100000, 0, 64, 56, 2, 64, 5)
+    assert oracle.parse(bytes(shdrs_past_end)).status == "not-elf"
 
 
 @debian

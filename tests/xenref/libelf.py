@@ -233,9 +233,9 @@ class LibelfResult:
     log: tuple[str, ...] = ()  # every elf_msg()/elf_err() message, in order
     signal: int | None = None
     elf_class: int | None = None  # e_ident[EI_CLASS] as libelf stored it (2 = ELF64)
-    elf_data: int | None = None
-    machine: int | None = None
-    e_entry: int | None = None
+    elf_data: int | None = None  # e_ident[EI_DATA] (2 = big-endian, which libelf byte-swaps)
+    machine: int | None = None  # e_machine and e_entry: read by the oracle from the header
+    e_entry: int | None = None  # (class/endianness as libelf saw them), for convenience
     pstart: int | None = None
     pend: int | None = None
     guest_os: str | None = None  # the 16-byte fields: at most 15 characters
