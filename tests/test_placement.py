@@ -527,3 +527,74 @@ def test_acpi_warning_for_a_kernel_in_place():
     p = place(with_(K612, relocatable=False), [*m, res(0x4200800, 0x4300000)])
     assert p.loads
     assert any("may overwrite" in w for w in p.warnings if w.startswith("acpi"))
+
+
+# ------------------------------------------------------------- every real-Xen 4.20 boot (tests/xen)
+
+def pc(low_mib: int, total_mib: int = 2048) -> list[E820Entry]:
+    """SeaBIOS on QEMU pc with max-ram-below-4g=LOW: RAM to LOW minus 128 KiB,
+    the rest above 4 GiB."""
+    low = low_mib * M
+    return [ram(0, 0x9FC00), res(0x9FC00, 0xA0000), res(0xF0000, 0x100000),
+            ram(0x100000, low - 0x20000), res(low - 0x20000, low),
+            res(0xFFFC0000, 4 * G), ram(4 * G, 4 * G + (total_mib - low_mib) * M)]
+
+
+def cut(host: list[E820Entry], lo_mib: int, hi_mib: int) -> list[E820Entry]:
+    """GRUB's cutmem: the range disappears from the map."""
+    out = []
+    for e in host:
+        for s, t in ((e.start, min(e.end, lo_mib * M)), (max(e.start, hi_mib * M), e.end)):
+            if s < t:
+                out.append(E820Entry(s, t, e.type))
+    return out
+
+
+P512 = 512 * M // PAGE
+
+# (name, dom0 map, kernel, (base, end exclusive) or reason) as Xen 4.20.4 logged them
+# (tests/xen/scenarios.py; the generic 6.12 has the cloud image's range and notes).
+REAL_XEN = [
+    ("base-512M", dom0(q35(2048), P512), K612, (0x1000000, 0x4200000)),
+    ("hole32-100M", dom0(q35(2048, 32), 100 * M // PAGE), K612, (0x3200000, 0x6400000)),
+    ("hole32-80M", dom0(q35(2048, 32), 80 * M // PAGE), K612, "no-load-address"),
+    ("nohole-80M", dom0(q35(2048), 80 * M // PAGE), K612, (0x1000000, 0x4200000)),
+    ("nohole-64M", dom0(q35(2048), 64 * M // PAGE), K612, "no-load-address"),
+    ("m4096-default-hole32", dom0(q35(4096, 32), 999618), K612, (0x3CE00000, 0x40000000)),
+    ("linux61", dom0(q35(2048), P512), K61_GENERIC, (0x1000000, 0x4A00000)),
+    ("linux61-hole32", dom0(q35(2048, 32), P512), K61_GENERIC, "not-relocatable"),
+    ("reloc-align4M-hole32", dom0(q35(2048, 32), P512), with_(K612, reloc_align=0x400000),
+     (0x1CC00000, 0x1FE00000)),
+    ("reloc-max384M-hole32", dom0(q35(2048, 32), P512), with_(K612, reloc_max=0x17FFFFFF),
+     (0x14E00000, 0x18000000)),
+    ("reloc-align3M-hole32", dom0(q35(2048, 32), P512), with_(K612, reloc_align=0x300000),
+     (0x1CD00000, 0x1FF00000)),
+    ("reloc-align0-hole32", dom0(q35(2048, 32), P512), with_(K612, reloc_align=0),
+     "no-load-address"),
+    ("low62", dom0(pc(62), P512), K612, "no-load-address"),
+    ("low66", dom0(pc(66), P512), K612, "no-load-address"),
+    ("low66-min0", dom0(pc(66), P512), with_(K612, reloc_min=0), (0xE00000, 0x4000000)),
+    # dom0 = 159 low pages + exactly the kernel's 50 MiB above the 1-16 MiB cut
+    ("metadata-none", dom0(cut(q35(2048), 1, 16), 51836 * 1024 // PAGE), K612,
+     "no-metadata-space"),
+    ("metadata-one-page", dom0(cut(q35(2048), 1, 16), 51840 * 1024 // PAGE), K612,
+     (0x1000000, 0x4200000)),
+    ("default-1G", dom0(q35(1024), 240906), K612, (0x1000000, 0x4200000)),
+    ("default-6G", dom0(q35(6144), 1516995), K612, (0x1000000, 0x4200000)),
+]
+
+
+@pytest.mark.parametrize(("name", "d0", "kernel", "want"), REAL_XEN, ids=[r[0] for r in REAL_XEN])
+def test_what_real_xen_420_did(name, d0, kernel, want):
+    p = place(kernel, d0)
+    if isinstance(want, str):
+        assert (p.loads, p.reason) == (False, want)
+    else:
+        assert p.loads and (p.base, p.base + p.size) == want
+
+
+def test_metadata_one_page_goes_right_after_the_kernel():
+    d0 = dom0(cut(q35(2048), 1, 16), 51840 * 1024 // PAGE)
+    assert [e for e in d0 if e.is_ram] == [ram(0, 0x9F000), ram(0x1000000, 0x4201000)]
+    p = place(K612, d0)
+    assert p.modules.base == 0x4200000 and p.modules.start_info_addr == 0x4200008
