@@ -740,7 +740,8 @@ def place(
         blocking = check.blocking
         if not check.fits:
             return verdict("not-relocatable", blocking=blocking)
-        base, entry, container = ks, kernel.phys_entry, None
+        base, entry = ks, kernel.phys_entry
+        container = next((e for e in dom0_e820 if e.is_ram and e.start <= ks < e.end), None)
     else:  # seed-v1
         check = fits_in_place_seed_v1(dom0_e820, ks, size)
         trace.extend(check.trace)
