@@ -11,13 +11,16 @@ Every file name starts with `synthetic-`.
 
 Where each layout comes from:
 
-- Linux 6.12 / 6.1 amd64: the vmlinux inside Debian's
-  linux-image-6.12.107+deb12-cloud-amd64 and linux-image-6.1.0-56-cloud-amd64
-  (see ../shared/kernels/PROVENANCE.md), read with `readelf -lnW`: the same
-  four PT_LOADs (addresses, sizes, flags, p_align 0x200000; the first at file
-  offset 0x200000) and the same notes in the same order, byte for byte,
-  except the GNU build-id (replaced: this is not that build). Load ranges are
-  the real ones: 0x1000000-0x4200000 (6.12) and 0x1000000-0x3e00000 (6.1).
+- Linux 6.12 / 6.1 amd64: the vmlinux inside Debian's generic (dom0-capable)
+  kernels linux-image-6.12.118+deb13-amd64 (6.12.118-1, trixie) and
+  linux-image-6.1.0-56-amd64 (6.1.192-2, bookworm), as scripts/fetch-debian
+  --kernels fetches them, read with `readelf -lnW`: the same four PT_LOADs
+  (addresses, sizes, flags, p_align 0x200000; the first at file offset
+  0x200000) and the same notes in the same order, byte for byte, except the
+  GNU build-id (replaced: this is not that build). Load ranges are the real
+  ones: 0x1000000-0x4200000 (6.12) and 0x1000000-0x4a00000 (6.1, which runs
+  into the ACPI NVS block at 64 MiB on Threadripper boards). The cloud
+  flavours in ../shared/kernels have the same shape but no XENFEAT_dom0.
   Only the first PT_LOAD carries file bytes (one page); the others have
   p_filesz 0 and a p_offset congruent to p_vaddr modulo p_align.
 - Linux 6.1 686-pae (ELF32): Debian's linux-image-6.1.0-50-686-pae-unsigned
@@ -155,25 +158,25 @@ def _link_symtab(image: bytes) -> bytes:
 # --- Linux amd64 -------------------------------------------------------------
 
 def _linux_612_notes() -> bytes:
-    """The 19 notes of Debian's 6.12.107 cloud vmlinux, in file order (16 Xen)."""
+    """The 19 notes of Debian's 6.12.118 generic vmlinux, in file order (16 Xen)."""
     return b"".join(
         [
             note("Linux", LINUX_LTO_INFO, _words(0)),
-            note("Linux", LINUX_BUILD_SALT, b"6.12.107+deb12-cloud-amd64\0"),
+            note("Linux", LINUX_BUILD_SALT, b"6.12.118+deb13-amd64\0"),
             xen_note(PHYS32_RELOC, _words(0x200000, 0x1000000, 0x3FFFFFFF)),
-            xen_note(PHYS32_ENTRY, 0x1000A30, 8),
+            xen_note(PHYS32_ENTRY, 0x1000B20, 8),
             xen_note(GUEST_OS, "linux"),
             xen_note(GUEST_VERSION, "2.6"),
             xen_note(XEN_VERSION, "xen-3.0"),
             xen_note(VIRT_BASE, 0xFFFFFFFF80000000, 8),
             xen_note(INIT_P2M, 0x8000000000, 8),
-            xen_note(ENTRY, 0xFFFFFFFF833265A0, 8),
+            xen_note(ENTRY, 0xFFFFFFFF833667D0, 8),
             xen_note(FEATURES, b"!writable_page_tables"),  # .ascii: no NUL
             xen_note(PAE_MODE, "yes"),
             xen_note(L1_MFN_VALID, _words(1, 1, size=8)),
             xen_note(MOD_START_PFN, 1),
             xen_note(PADDR_OFFSET, 0, 8),
-            xen_note(SUPPORTED_FEATURES, 0x8001),
+            xen_note(SUPPORTED_FEATURES, 0x8801),  # writable_page_tables, dom0, bit 15
             xen_note(LOADER, "generic"),
             xen_note(SUSPEND_CANCEL, 1),
             _build_id("synthetic-linux-6.12-amd64"),
@@ -182,7 +185,7 @@ def _linux_612_notes() -> bytes:
 
 
 def _linux_61_notes() -> bytes:
-    """The 19 notes of Debian's 6.1.0-56 cloud vmlinux, in file order (16 Xen);
+    """The 19 notes of Debian's 6.1.0-56 generic vmlinux, in file order (16 Xen);
     PHYS32_ENTRY comes last, from arch/x86/platform/pvh/head.S."""
     return b"".join(
         [
@@ -191,7 +194,7 @@ def _linux_61_notes() -> bytes:
             xen_note(XEN_VERSION, "xen-3.0"),
             xen_note(VIRT_BASE, 0xFFFFFFFF80000000, 8),
             xen_note(INIT_P2M, 0x8000000000, 8),
-            xen_note(ENTRY, 0xFFFFFFFF8304E1C0, 8),
+            xen_note(ENTRY, 0xFFFFFFFF830791C0, 8),
             xen_note(FEATURES, b"!writable_page_tables|pae_pgdir_above_4gb"),
             xen_note(SUPPORTED_FEATURES, 0x8801),
             xen_note(PAE_MODE, "yes"),
@@ -203,7 +206,7 @@ def _linux_61_notes() -> bytes:
             xen_note(PADDR_OFFSET, 0, 8),
             _build_id("synthetic-linux-6.1-amd64"),
             note("Linux", LINUX_LTO_INFO, _words(0)),
-            note("Linux", LINUX_BUILD_SALT, b"6.1.0-56-cloud-amd64\0"),
+            note("Linux", LINUX_BUILD_SALT, b"6.1.0-56-amd64\0"),
             xen_note(PHYS32_ENTRY, 0x1000850, 8),
         ]
     )
@@ -211,16 +214,16 @@ def _linux_61_notes() -> bytes:
 
 # (p_vaddr, p_paddr, p_memsz, p_flags) of the four PT_LOADs, from readelf -lW.
 _LINUX_612_LOADS = (
-    (0xFFFFFFFF81000000, 0x1000000, 0x1AA62BC, PF_R | PF_X),
-    (0xFFFFFFFF82C00000, 0x2C00000, 0x6DA000, PF_R | PF_W),
-    (0x0, 0x32DA000, 0x39000, PF_R | PF_W),  # .data..percpu, linked at 0
-    (0xFFFFFFFF83313000, 0x3313000, 0xEED000, PF_R | PF_W | PF_X),
+    (0xFFFFFFFF81000000, 0x1000000, 0x1B8F304, PF_R | PF_X),
+    (0xFFFFFFFF82C00000, 0x2C00000, 0x71C000, PF_R | PF_W),
+    (0x0, 0x331C000, 0x39000, PF_R | PF_W),  # .data..percpu, linked at 0
+    (0xFFFFFFFF83355000, 0x3355000, 0xEAB000, PF_R | PF_W | PF_X),
 )
 _LINUX_61_LOADS = (
-    (0xFFFFFFFF81000000, 0x1000000, 0x1826634, PF_R | PF_X),
-    (0xFFFFFFFF82A00000, 0x2A00000, 0x61A000, PF_R | PF_W),
-    (0x0, 0x301A000, 0x34000, PF_R | PF_W),
-    (0xFFFFFFFF8304E000, 0x304E000, 0xDB2000, PF_R | PF_W | PF_X),
+    (0xFFFFFFFF81000000, 0x1000000, 0x18EA9F0, PF_R | PF_X),
+    (0xFFFFFFFF82A00000, 0x2A00000, 0x644000, PF_R | PF_W),
+    (0x0, 0x3044000, 0x35000, PF_R | PF_W),
+    (0xFFFFFFFF83079000, 0x3079000, 0x1987000, PF_R | PF_W | PF_X),
 )
 
 
@@ -260,12 +263,12 @@ def _linux_amd64(
 
 
 def linux_612_elf() -> bytes:
-    return _linux_amd64("Linux 6.12 amd64 (Debian 6.12.107 cloud vmlinux layout)",
-                        _LINUX_612_LOADS, _linux_612_notes(), 0x1000B53, 0x1000A30)
+    return _linux_amd64("Linux 6.12 amd64 (Debian 6.12.118 generic vmlinux layout)",
+                        _LINUX_612_LOADS, _linux_612_notes(), 0x1000C43, 0x1000B20)
 
 
 def linux_61_elf() -> bytes:
-    return _linux_amd64("Linux 6.1 amd64 (Debian 6.1.0-56 cloud vmlinux layout)",
+    return _linux_amd64("Linux 6.1 amd64 (Debian 6.1.0-56 generic vmlinux layout)",
                         _LINUX_61_LOADS, _linux_61_notes(), 0x1000000, 0x1000850)
 
 
@@ -274,8 +277,8 @@ def linux_612_bzimage() -> bytes:
     like Debian's 6.12, a zstd payload."""
     setup = SetupHeader(
         version=0x020F, kernel_alignment=0x200000, relocatable_kernel=1, min_alignment=21,
-        xloadflags=0x7F, pref_address=0x1000000, init_size=0x37DC000,
-        kernel_version="6.12.107-synthetic-amd64 (noteforge synthetic sample, not a kernel) #1",
+        xloadflags=0x7F, pref_address=0x1000000, init_size=0x37EE000,
+        kernel_version="6.12.118-synthetic-amd64 (noteforge synthetic sample, not a kernel) #1",
     )
     return build_bzimage(compress(linux_612_elf(), "zstd"), setup=setup)
 
