@@ -1,0 +1,560 @@
+"""ELF headers, program and section headers, and the walk over notes in the
+order Xen's libelf makes it (xen/common/libelf/libelf-dominfo.c
+elf_xen_parse, libelf-loader.c elf_init / elf_parse_binary).
+
+Why direct struct parsing rather than pyelftools here: noteforge must read
+the notes of a 60 MB vmlinux by touching only its header, program headers and
+note segment, and must read a bzImage's ELF while it is still being
+decompressed (the section headers at the end of the ELF do not exist yet).
+It must also reproduce Xen's own arithmetic (4-byte note padding for ELF32
+and ELF64 alike, names read up to their NUL whatever namesz says, 32-bit
+rounding of namesz/descsz, the 65536-note and 4096-byte string caps), which
+a general ELF library rightly does differently. pyelftools supplies the
+machine names (elftools.elf.descriptions), a table lookup with no parsing.
+
+Every read goes through a Source whose read() raises ImageError naming the
+file and the offset, so a truncated or hostile file gives a one-line error,
+never an IndexError or struct.error.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from .errors import ImageError, at
+from .notes import (
+    DESC_KEEP,
+    ELF_MAX_STRING_LENGTH,
+    ELF_MAX_TOTAL_NOTE_COUNT,
+    STRING_TYPES,
+    XEN_NOTE_NAME,
+    Accumulator,
+    Note,
+    NoteOrigin,
+    RawNote,
+    decode_other_note,
+    decode_xen_note,
+)
+
+PT_NULL, PT_LOAD, PT_DYNAMIC, PT_INTERP, PT_NOTE, PT_PHDR = 0, 1, 2, 3, 4, 6
+PF_X, PF_W, PF_R = 1, 2, 4
+SHT_SYMTAB, SHT_STRTAB, SHT_NOTE, SHT_NOBITS = 2, 3, 7, 8
+EM_386, EM_ARM, EM_X86_64 = 3, 40, 62
+ELFCLASS32, ELFCLASS64 = 1, 2
+ELFDATA2LSB, ELFDATA2MSB = 1, 2
+
+_PT_NAMES = {
+    0: "NULL", 1: "LOAD", 2: "DYNAMIC", 3: "INTERP", 4: "NOTE", 5: "SHLIB", 6: "PHDR",
+    7: "TLS", 0x6474E550: "GNU_EH_FRAME", 0x6474E551: "GNU_STACK", 0x6474E552: "GNU_RELRO",
+    0x6474E553: "GNU_PROPERTY",
+}
+_SHT_NAMES = {
+    0: "NULL", 1: "PROGBITS", 2: "SYMTAB", 3: "STRTAB", 4: "RELA", 5: "HASH", 6: "DYNAMIC",
+    7: "NOTE", 8: "NOBITS", 9: "REL", 11: "DYNSYM", 14: "INIT_ARRAY", 15: "FINI_ARRAY",
+}
+
+
+class Source(Protocol):
+    """Random access to the bytes of one ELF image. `size` is the image size
+    Xen would see (for a bzImage: the size its payload trailer declares);
+    `name` names it in error messages."""
+
+    name: str
+    size: int
+
+    def read(self, offset: int, length: int, what: str) -> bytes:
+        """Exactly `length` bytes at `offset`, or ImageError."""
+        ...
+
+    def read_cstring(self, offset: int, cap: int, what: str) -> tuple[bytes, bool]:
+        """Bytes from `offset` up to (not including) the first NUL, reading at
+        most cap + 1 bytes: (text, too_long). ImageError if the image ends
+        before a NUL is found within the cap."""
+        ...
+
+
+class BytesSource:
+    """A Source over bytes in memory (tests, small images)."""
+
+    def __init__(self, data: bytes, name: str = "<bytes>"):
+        self.data = data
+        self.name = name
+        self.size = len(data)
+
+    def read(self, offset: int, length: int, what: str) -> bytes:
+        if offset < 0 or length < 0 or offset + length > self.size:
+            raise ImageError(past_end(self, offset, length, what))
+        return self.data[offset : offset + length]
+
+    def read_cstring(self, offset: int, cap: int, what: str) -> tuple[bytes, bool]:
+        return cstring_from(self, offset, cap, what)
+
+
+def past_end(src: Source, offset: int, length: int, what: str) -> str:
+    return (f"{at(src.name, offset)}: {what} ({length:#x} bytes) runs past the end of the "
+            f"ELF image ({src.size:#x} bytes); truncated or corrupt file")
+
+
+def cstring_from(src: Source, offset: int, cap: int, what: str) -> tuple[bytes, bool]:
+    """Generic read_cstring on top of Source.read, in growing pieces so a
+    short string near the end of the image is still found."""
+    out = bytearray()
+    pos = offset
+    step = 64
+    while len(out) <= cap:
+        if pos >= src.size:
+            raise ImageError(
+                f"{at(src.name, offset)}: {what} has no terminating NUL before the end of the "
+                f"ELF image ({src.size:#x} bytes)"
+            )
+        n = min(step, src.size - pos, cap + 1 - len(out))
+        piece = src.read(pos, n, what)
+        nul = piece.find(b"\0")
+        if nul >= 0:
+            out += piece[:nul]
+            return bytes(out), False
+        out += piece
+        pos += n
+        step = min(step * 4, 4096)
+    return bytes(out[:cap]), True
+
+
+# --- headers -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ElfHeader:
+    elf_class: int  # 32 or 64
+    big_endian: bool
+    osabi: int
+    type: int
+    machine: int
+    version: int
+    entry: int
+    phoff: int
+    shoff: int
+    flags: int
+    ehsize: int
+    phentsize: int
+    phnum: int
+    shentsize: int
+    shnum: int
+    shstrndx: int
+
+    @property
+    def endian(self) -> str:
+        return ">" if self.big_endian else "<"
+
+    @property
+    def x86(self) -> bool:
+        return self.machine in (EM_386, EM_X86_64)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ProgramHeader:
+    index: int
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    paddr: int
+    filesz: int
+    memsz: int
+    align: int
+
+    @property
+    def loadable(self) -> bool:
+        """Xen's elf_phdr_is_loadable: PT_LOAD with any of R, W, X."""
+        return self.type == PT_LOAD and (self.flags & (PF_R | PF_W | PF_X)) != 0
+
+    @property
+    def type_name(self) -> str:
+        return _PT_NAMES.get(self.type, f"{self.type:#x}")
+
+    @property
+    def flags_text(self) -> str:
+        return "".join(c if self.flags & bit else " " for c, bit in
+                       (("R", PF_R), ("W", PF_W), ("E", PF_X))).rstrip() or "-"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["type_name"] = self.type_name
+        d["loadable"] = self.loadable
+        return d
+
+
+@dataclass(frozen=True)
+class SectionHeader:
+    index: int
+    name: str | None
+    type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    align: int
+    entsize: int
+
+    @property
+    def type_name(self) -> str:
+        return _SHT_NAMES.get(self.type, f"{self.type:#x}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["type_name"] = self.type_name
+        return d
+
+
+def machine_name(machine: int) -> str:
+    """'Advanced Micro Devices X86-64' etc., from pyelftools' tables."""
+    try:
+        from elftools.elf.descriptions import describe_e_machine
+        from elftools.elf.enums import ENUM_E_MACHINE
+
+        reverse = {v: k for k, v in ENUM_E_MACHINE.items() if isinstance(v, int)}
+        if machine in reverse:
+            return describe_e_machine(reverse[machine])
+    except Exception:  # pragma: no cover - pyelftools is a dependency
+        pass
+    return f"machine {machine}"
+
+
+def parse_header(src: Source) -> ElfHeader:
+    """The ELF header. Classes and data encodings other than the two the
+    gABI defines are refused (Xen would treat anything but ELFCLASS64 as 32-bit
+    and anything but little-endian as byte-swapped; an image like that is
+    corrupt, not a kernel)."""
+    ident = src.read(0, 16, "ELF identification")
+    if ident[:4] != b"\x7fELF":
+        raise ImageError(f"{at(src.name, 0)}: not an ELF file (magic {ident[:4].hex()})")
+    cls, data = ident[4], ident[5]
+    if cls not in (ELFCLASS32, ELFCLASS64):
+        raise ImageError(f"{at(src.name, 4)}: ELF class {cls} is neither 1 (ELF32) nor 2 (ELF64)")
+    if data not in (ELFDATA2LSB, ELFDATA2MSB):
+        raise ImageError(f"{at(src.name, 5)}: ELF data encoding {data} is neither 1 (little-"
+                         "endian) nor 2 (big-endian)")
+    e = ">" if data == ELFDATA2MSB else "<"
+    if cls == ELFCLASS64:
+        raw = src.read(16, 48, "ELF64 header")
+        (typ, machine, version, entry, phoff, shoff, flags, ehsize, phentsize, phnum,
+         shentsize, shnum, shstrndx) = struct.unpack(e + "HHIQQQIHHHHHH", raw)
+    else:
+        raw = src.read(16, 36, "ELF32 header")
+        (typ, machine, version, entry, phoff, shoff, flags, ehsize, phentsize, phnum,
+         shentsize, shnum, shstrndx) = struct.unpack(e + "HHIIIIIHHHHHH", raw)
+    return ElfHeader(64 if cls == ELFCLASS64 else 32, data == ELFDATA2MSB, ident[7], typ,
+                     machine, version, entry, phoff, shoff, flags, ehsize, phentsize, phnum,
+                     shentsize, shnum, shstrndx)
+
+
+def _phdr_size(hdr: ElfHeader) -> int:
+    return 56 if hdr.elf_class == 64 else 32
+
+
+def _shdr_size(hdr: ElfHeader) -> int:
+    return 64 if hdr.elf_class == 64 else 40
+
+
+def shdr_count(hdr: ElfHeader, size: int) -> int:
+    """elf_shdr_count: e_shnum, clamped to what could fit in the image (Xen
+    divides by sizeof(Elf32_Shdr) whatever the class)."""
+    return min(hdr.shnum, size // 40)
+
+
+def check_tables(src: Source, hdr: ElfHeader) -> None:
+    """elf_init's sanity checks, which make Xen refuse the image: the program
+    header table and the section header table must end inside it
+    ("ELF: phdr overflow", "ELF: shdr overflow"). Xen does this arithmetic in
+    64 bits; an offset past 2**64 is simply out of range here."""
+    end = hdr.phoff + hdr.phentsize * hdr.phnum
+    if end > src.size:
+        raise ImageError(
+            f"{at(src.name, hdr.phoff)}: program header table ({hdr.phnum} x {hdr.phentsize} "
+            f"bytes) ends at {end:#x}, past the end of the ELF image ({src.size:#x} bytes); "
+            "Xen refuses it (phdr overflow)"
+        )
+    count = shdr_count(hdr, src.size)
+    end = hdr.shoff + hdr.shentsize * count
+    if end > src.size:
+        raise ImageError(
+            f"{at(src.name, hdr.shoff)}: section header table ({count} x {hdr.shentsize} "
+            f"bytes) ends at {end:#x}, past the end of the ELF image ({src.size:#x} bytes); "
+            "truncated file? Xen refuses it (shdr overflow)"
+        )
+
+
+def read_phdrs(src: Source, hdr: ElfHeader) -> tuple[ProgramHeader, ...]:
+    """All program headers, at e_phoff + i * e_phentsize as Xen indexes them
+    (the stride is e_phentsize, the fields are read with the class's layout)."""
+    if hdr.phnum == 0:
+        return ()
+    size = _phdr_size(hdr)
+    stride = hdr.phentsize
+    span = stride * (hdr.phnum - 1) + size
+    table = src.read(hdr.phoff, span, f"program header table ({hdr.phnum} entries)")
+    e = hdr.endian
+    out = []
+    for i in range(hdr.phnum):
+        raw = table[i * stride : i * stride + size]
+        if hdr.elf_class == 64:
+            typ, flags, off, vaddr, paddr, filesz, memsz, align = struct.unpack(
+                e + "IIQQQQQQ", raw)
+        else:
+            typ, off, vaddr, paddr, filesz, memsz, flags, align = struct.unpack(
+                e + "IIIIIIII", raw)
+        out.append(ProgramHeader(i, typ, flags, off, vaddr, paddr, filesz, memsz, align))
+    return tuple(out)
+
+
+def read_shdrs(src: Source, hdr: ElfHeader) -> tuple[SectionHeader, ...]:
+    """All section headers (Xen's clamped count), with names from the
+    e_shstrndx section when they can be read (None otherwise: names are for
+    people, Xen only uses them for the PV-only __xen_guest section)."""
+    count = shdr_count(hdr, src.size)
+    if count == 0:
+        return ()
+    size = _shdr_size(hdr)
+    stride = hdr.shentsize
+    span = stride * (count - 1) + size
+    table = src.read(hdr.shoff, span, f"section header table ({count} entries)")
+    e = hdr.endian
+    rows = []
+    for i in range(count):
+        raw = table[i * stride : i * stride + size]
+        if hdr.elf_class == 64:
+            rows.append(struct.unpack(e + "IIQQQQIIQQ", raw))
+        else:
+            rows.append(struct.unpack(e + "IIIIIIIIII", raw))
+    strtab: bytes | None = None
+    if 0 < hdr.shstrndx < count:
+        st = rows[hdr.shstrndx]
+        st_off, st_size = st[4], st[5]
+        if st_off + st_size <= src.size and st_size <= (16 << 20):
+            strtab = src.read(st_off, st_size, "section name string table")
+    out = []
+    for i, (name_off, typ, flags, addr, off, sz, link, info, align, entsize) in enumerate(rows):
+        name = None
+        if strtab is not None and name_off < len(strtab):
+            end = strtab.find(b"\0", name_off)
+            if end >= 0:
+                name = strtab[name_off:end].decode("latin-1")
+        out.append(SectionHeader(i, name, typ, flags, addr, off, sz, link, info, align, entsize))
+    return tuple(out)
+
+
+# --- the note walk -------------------------------------------------------------
+
+
+def _pad4(n: int) -> int:
+    """(n + 3) & ~3 computed in 32 bits, as libelf does with `unsigned`."""
+    return ((n + 3) & 0xFFFFFFFF) & ~3
+
+
+@dataclass
+class NoteWalk:
+    """What walking the notes in Xen's order found."""
+
+    xen_notes: list[Note] = field(default_factory=list)
+    other_notes: list[Note] = field(default_factory=list)
+    acc: Accumulator = field(default_factory=Accumulator)
+    where: str | None = None  # "segment" | "section" | None
+    notes_seen: bool = False  # Xen's parms->elf_note_start got set
+    total: int = 0  # notes counted toward the 65536 cap
+    elf_broken: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    walked_segments: list[tuple[int, int]] = field(default_factory=list)  # (start, end)
+    sections_walked: bool = False
+
+
+def walk_area(
+    src: Source,
+    hdr: ElfHeader,
+    start: int,
+    end: int,
+    kind: str,
+    index: int,
+    walk: NoteWalk,
+    *,
+    section_name: str | None = None,
+    record: bool = True,
+) -> int:
+    """elf_xen_parse_notes over [start, end): returns how many Xen notes it
+    held. Notes are applied to walk.acc unless record is False (then this is
+    a look at notes Xen does not read)."""
+    xen_here = 0
+    e = hdr.endian
+    note = start
+    label = f"{'PT_NOTE segment' if kind == 'segment' else 'SHT_NOTE section'} {index}"
+    if section_name:
+        label += f" ({section_name})"
+    while note < end:
+        if walk.total >= ELF_MAX_TOTAL_NOTE_COUNT:
+            if walk.elf_broken is None:
+                walk.elf_broken = "too many ELF notes"
+            walk.warnings.append(
+                f"more than {ELF_MAX_TOTAL_NOTE_COUNT} notes: Xen stops reading notes at "
+                f"{note:#x} in {label} and marks the image broken"
+            )
+            break
+        if note >= src.size:
+            # Xen counts this one, fails to read it (marking the image broken)
+            # and stops: elf_note_next finds the note outside the image.
+            walk.total += 1
+            if walk.elf_broken is None:
+                walk.elf_broken = "out of range access"
+            break
+        walk.total += 1
+        header = src.read(note, 12, f"note header in {label}")
+        namesz, descsz, ntype = struct.unpack(e + "III", header)
+        name_off = note + 12
+        desc_off = name_off + _pad4(namesz)
+        if name_off + namesz > src.size:
+            raise ImageError(past_end(src, name_off, namesz, f"note name in {label}"))
+        if desc_off + descsz > src.size:
+            raise ImageError(past_end(src, desc_off, descsz, f"note desc in {label}"))
+        name_bytes, name_too_long = src.read_cstring(
+            name_off, ELF_MAX_STRING_LENGTH, f"note name in {label}")
+        nxt = desc_off + _pad4(descsz)
+        if name_too_long:
+            if walk.elf_broken is None:
+                walk.elf_broken = "excessively long string"
+            walk.warnings.append(f"note at {note:#x} in {label}: name longer than "
+                                 f"{ELF_MAX_STRING_LENGTH} bytes; Xen skips it")
+            note = nxt
+            continue
+        owner = name_bytes.decode("latin-1")
+        if namesz == 0 and descsz == 0 and ntype == 0 and owner == "":
+            note = nxt  # padding: counted, not shown
+            continue
+        desc = src.read(desc_off, min(descsz, DESC_KEEP), f"note desc in {label}")
+        origin = NoteOrigin(kind, index, note, desc_off, section_name)
+        desc_str = None
+        too_long = False
+        is_xen = owner == XEN_NOTE_NAME
+        if is_xen and (ntype in STRING_TYPES or ntype == 0):
+            desc_str, too_long = src.read_cstring(
+                desc_off, ELF_MAX_STRING_LENGTH, f"string of Xen note type {ntype} in {label}")
+            if too_long:
+                desc_str = None
+                if walk.elf_broken is None:
+                    walk.elf_broken = "excessively long string"
+        raw = RawNote(owner, ntype, namesz, descsz, desc, origin, desc_str, too_long,
+                      hdr.big_endian, hdr.elf_class)
+        if nxt > end and record:
+            walk.warnings.append(
+                f"note at {note:#x} runs past the end of {label} ({end:#x}); Xen reads it anyway"
+            )
+        if is_xen:
+            decoded = decode_xen_note(raw)
+            xen_here += 1
+            if record:
+                if walk.acc.failed is not None:
+                    decoded = _not_applied(decoded, "after the failed FEATURES note: Xen has "
+                                           "stopped reading notes")
+                    walk.acc.count += 1
+                else:
+                    walk.acc.apply(decoded)
+                walk.xen_notes.append(decoded)
+        elif record:
+            walk.other_notes.append(decode_other_note(raw))
+        note = nxt
+    return xen_here
+
+
+def _not_applied(note: Note, why: str) -> Note:
+    from dataclasses import replace
+
+    return replace(note, applied=False, issues=(*note.issues, why))
+
+
+def walk_notes(
+    src: Source,
+    hdr: ElfHeader,
+    phdrs: tuple[ProgramHeader, ...],
+    get_sections: Callable[[], tuple[SectionHeader, ...]],
+) -> NoteWalk:
+    """elf_xen_parse's note search: every PT_NOTE segment in program header
+    order (skipping p_offset 0, a workaround for old binutils); then, only if
+    no segment held a Xen note, every SHT_NOTE section from index 1.
+    `get_sections` is called only in that second case (for a bzImage it
+    means decompressing the whole payload)."""
+    walk = NoteWalk()
+    xen_found = 0
+    for ph in phdrs:
+        if ph.type != PT_NOTE:
+            continue
+        if ph.offset == 0:
+            walk.warnings.append(
+                f"PT_NOTE segment {ph.index} has p_offset 0: Xen skips it (a workaround for "
+                "old binutils), so its notes are not read"
+            )
+            continue
+        end = ph.offset + ph.filesz
+        walk.notes_seen = True
+        walk.walked_segments.append((ph.offset, end))
+        if end > src.size:
+            walk.warnings.append(
+                f"PT_NOTE segment {ph.index} ({ph.offset:#x}-{end:#x}) runs past the end of the "
+                f"ELF image ({src.size:#x} bytes): notes past the end of the file are not read"
+            )
+        xen_found += walk_area(src, hdr, ph.offset, end, "segment", ph.index, walk)
+    if xen_found:
+        walk.where = "segment"
+        return walk
+    sections = get_sections()
+    walk.sections_walked = True
+    for sh in sections[1:]:
+        if sh.type != SHT_NOTE:
+            continue
+        end = sh.offset + sh.size
+        walk.notes_seen = True
+        if end > src.size:
+            walk.warnings.append(
+                f"SHT_NOTE section {sh.index} ({sh.offset:#x}-{end:#x}) runs past the end of "
+                f"the ELF image ({src.size:#x} bytes): notes past the end of the file are not read"
+            )
+        xen_found += walk_area(src, hdr, sh.offset, end, "section", sh.index, walk,
+                               section_name=sh.name)
+    if xen_found:
+        walk.where = "section"
+    return walk
+
+
+def ignored_section_notes(
+    src: Source,
+    hdr: ElfHeader,
+    sections: tuple[SectionHeader, ...],
+    walk: NoteWalk,
+) -> list[str]:
+    """Warnings for Xen notes in SHT_NOTE sections that Xen never reads
+    because a PT_NOTE segment already held Xen notes (what
+    `objcopy --add-section` produces on a Linux vmlinux). Sections whose
+    bytes lie inside a walked segment are the same notes and are skipped."""
+    out: list[str] = []
+    for sh in sections[1:]:
+        if sh.type != SHT_NOTE or sh.size == 0:
+            continue
+        start, end = sh.offset, sh.offset + sh.size
+        if any(s <= start and end <= e for s, e in walk.walked_segments):
+            continue
+        probe = NoteWalk(total=0)
+        try:
+            found = walk_area(src, hdr, start, min(end, src.size), "section", sh.index, probe,
+                              section_name=sh.name, record=False)
+        except ImageError as err:
+            out.append(f"SHT_NOTE section {sh.index} ({sh.name}) could not be read: {err}")
+            continue
+        if found:
+            out.append(
+                f"SHT_NOTE section {sh.index} ({sh.name or '?'}) at {start:#x} holds {found} Xen "
+                "note(s) that Xen ignores: a PT_NOTE segment already carries Xen notes"
+            )
+    return out

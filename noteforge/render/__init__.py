@@ -1,0 +1,1 @@
+"""Renderers: rich text for people, built from the library's plain data."""
