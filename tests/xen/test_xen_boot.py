@@ -1,0 +1,91 @@
+"""Boot Debian's Xen 4.20 under QEMU for every scenario and check what it did.
+
+Each scenario's serial log is read with noteforge.xenlog, and the outcome,
+reason, kernel range and dom0 page count must be exactly what Xen printed
+when the table (tests/xen/scenarios.py) was recorded.
+
+Runs when scripts/fetch-debian has filled its cache (CI does that first); skips
+otherwise, except in CI (CI set), where missing packages fail the suite.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from noteforge.xenlog import parse_log
+
+from . import harness
+from .scenarios import CRASHES, SCENARIOS
+
+pytestmark = [pytest.mark.xen, pytest.mark.slow]
+
+ALL = SCENARIOS + CRASHES
+PAGE = 4096
+
+
+@pytest.fixture(scope="session")
+def xen_boots(request, tmp_path_factory):
+    """Boot every selected scenario once, two at a time; name -> BootResult."""
+    try:
+        harness.packages()
+    except harness.HarnessUnavailable as e:
+        if os.environ.get("CI"):
+            pytest.fail(f"real-Xen suite cannot run in CI: {e}")
+        pytest.skip(str(e))
+    wanted = set()
+    for item in request.session.items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "case" in callspec.params:
+            wanted.add(callspec.params["case"][0].name)
+    workdir = tmp_path_factory.mktemp("xenboots")
+    return harness.boot_many([s for s, _ in ALL if s.name in wanted], workdir)
+
+
+@pytest.mark.parametrize("case", ALL, ids=[s.name for s, _ in ALL])
+def test_xen_did_what_the_table_says(case, xen_boots):
+    scenario, xen = case
+    boot = xen_boots[scenario.name]
+    assert boot.stopped_early, (
+        f"{scenario.name}: no placement/failure line before the timeout; log tail:\n"
+        + "\n".join(boot.log.splitlines()[-15:])
+    )
+    log = parse_log(boot.log, source=scenario.name)
+
+    assert log.version_tuple == (4, 20)
+    assert log.dom0_mem == scenario.dom0_mem
+    assert log.dom0_verbose is scenario.verbose
+    assert log.outcome == xen.outcome
+    assert log.reason == xen.reason
+    assert log.kernel_range == xen.kernel
+    if xen.dom0_pages is not None:
+        assert log.dom0_nr_pages() == xen.dom0_pages
+        if scenario.dom0_mem is not None and scenario.dom0_mem.endswith(("M", "K")):
+            # an explicit dom0_mem is met page for page
+            unit = 1 << 20 if scenario.dom0_mem.endswith("M") else 1 << 10
+            assert xen.dom0_pages == int(scenario.dom0_mem[:-1]) * unit // PAGE
+
+
+@pytest.mark.parametrize(
+    "name", ["base-512M", "hole32", "linux61", "reloc-align4M-hole32", "low66-min0"]
+)
+def test_verbose_boot_prints_the_kernel_range_and_its_reloc_words(name, xen_boots):
+    if name not in xen_boots:
+        pytest.skip("scenario not selected")
+    scenario = next(s for s, _ in ALL if s.name == name)
+    log = parse_log(xen_boots[name].log, source=name)
+    if scenario.kernel in ("6.1", "6.1-bz"):
+        assert log.elf_memory == (0x1000000, 0x4A00000)
+        assert log.phys32_reloc is None
+        return
+    assert log.elf_memory == (0x1000000, 0x4200000)
+    words = {"6.12": (0x200000, 0x1000000, 0x3FFFFFFF)}
+    words["reloc:400000:-:-"] = (0x400000, 0x1000000, 0x3FFFFFFF)
+    words["reloc:-:0:-"] = (0x200000, 0, 0x3FFFFFFF)
+    r = log.phys32_reloc
+    assert (r.align, r.min, r.max) == words[scenario.kernel]
+    if log.outcome == "relocated":
+        assert log.moved_from == log.elf_memory
+        size = log.elf_memory[1] - log.elf_memory[0]
+        assert log.moved_to[1] - log.moved_to[0] == size
