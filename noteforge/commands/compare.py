@@ -127,7 +127,7 @@ def render_explanation(result: Explanation, console: Console) -> None:
                 cells.append(_cell(text))
         table.add_row(*cells)
     console.print(table)
-    problems = [(d.design, d.problem) for d in f.designs if d.problem]
+    problems = [(d.design, d.problem) for d in f.designs if d.problem and d.fit != "absent"]
     if problems:
         console.print(Text("Notes:", style="bold"))
         for design, problem in problems:
@@ -188,14 +188,15 @@ def register(app) -> None:
                                                           "(default: all RAM).")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
-        """Each alignment design in turn for one image: the value it yields,
-        whether that is what the kernel needs, and (with --e820) where Xen would
-        put the kernel with it.
+        """One image, design by design: the alignment it yields and where Xen puts the kernel.
 
-        The kernel's need is its PHYS32_RELOC align word, else its bzImage
-        header's kernel_alignment. Designs other than the note are tried as if
-        their value were the note's align word, so the kernel counts as
-        relocatable for them.
+        For each design (note, p_align, p_offset, bzimage, what Xen 4.19+
+        uses): the value, whether it is usable and what the kernel needs, and
+        with --e820 where Xen 4.19+ would put the kernel with it. The kernel's
+        need is its PHYS32_RELOC align word, else its bzImage header's
+        kernel_alignment. Designs other than the note are tried as if their
+        value were the note's align word, so the kernel counts as relocatable
+        for them.
         """
         result = explain(_open([image])[0], _host(e820), dom0_mem)
         if as_json:
