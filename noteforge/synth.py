@@ -294,3 +294,61 @@ def build_bzimage(
     struct.pack_into("<I", real, 0x260, s.init_size)
     protected = bytearray(payload_offset) + payload + trailer
     return bytes(real) + bytes(protected)
+
+
+# --- a minimal PVH-shaped ELF for tests ---------------------------------------
+
+
+def pvh_elf(
+    notes: bytes = b"",
+    *,
+    elf_class: int = 64,
+    machine: int | None = None,
+    big_endian: bool = False,
+    entry: int = 0x1000A30,
+    paddr: int = 0x1000000,
+    memsz: int = 0x3200000,
+    align: int = 0x200000,
+    notes_in: str = "segment",
+    note_offset: int = 0x400,
+    section_notes: bytes | None = None,
+    extra_segments: Sequence[Segment] = (),
+    tail: bytes = b"",
+) -> bytes:
+    """A small ELF shaped like a PVH kernel: one PT_LOAD at file offset 0
+    (headers inside, FreeBSD-style) at `paddr`, `memsz` bytes in memory, and
+    the notes blob `notes` at `note_offset`, described by a PT_NOTE segment
+    and/or a SHT_NOTE section ("segment", "section", "both" or "none").
+    `section_notes`, if given, is a second SHT_NOTE section outside every
+    segment (what `objcopy --add-section` makes). `extra_segments` are added
+    after the PT_LOAD and PT_NOTE."""
+    end = note_offset + len(notes)
+    segments: list[Segment] = [
+        Segment(PT_LOAD, 0, vaddr=paddr, paddr=paddr, filesz=end, memsz=memsz,
+                flags=PF_R | PF_X, align=align),
+    ]
+    if notes_in in ("segment", "both"):
+        segments.append(Segment(PT_NOTE, note_offset, vaddr=paddr + note_offset,
+                                paddr=paddr + note_offset, flags=PF_R, align=4, data=notes))
+    segments.extend(extra_segments)
+    sections: list[Section] = []
+    if notes_in in ("section", "both"):
+        sections.append(Section(".notes", SHT_NOTE, note_offset, addr=paddr + note_offset,
+                                flags=SHF_ALLOC, data=notes))
+    elif notes_in not in ("segment", "none"):
+        raise ValueError(f"notes_in {notes_in!r}")
+    if notes_in in ("segment", "none") and notes:
+        # keep the blob in the file even when nothing describes it
+        sections.append(Section(".data", SHT_PROGBITS, note_offset, data=notes))
+    if section_notes is not None:
+        off = (max([end, *(s.offset + len(s.data) for s in extra_segments)]) + 15) & ~15
+        sections.append(Section(".note.added", SHT_NOTE, off, data=section_notes))
+    return build_elf(ElfSpec(
+        elf_class=elf_class,
+        machine=machine if machine is not None else (EM_X86_64 if elf_class == 64 else EM_386),
+        big_endian=big_endian,
+        entry=entry,
+        segments=segments,
+        sections=sections,
+        tail=tail,
+    ))
