@@ -43,26 +43,24 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console entry point: NoteforgeError becomes one line on stderr and status 2."""
-    import click
+    """Console entry point: NoteforgeError becomes one line on stderr and status 2.
 
+    The app runs in click's standalone mode, which prints usage errors itself
+    and turns every outcome into SystemExit; only our own errors come out."""
     try:
-        rc = app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="noteforge")
+    except SystemExit as ex:
+        code = ex.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
     except NoteforgeError as err:
         print(f"noteforge: error: {err}", file=sys.stderr)
         return 2
-    except click.ClickException as err:  # usage errors: click's own message, status 2
-        err.show()
-        return 2
-    except click.exceptions.Abort:
-        print("noteforge: aborted", file=sys.stderr)
-        return 130
     except KeyboardInterrupt:
         print("noteforge: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
-    return rc if isinstance(rc, int) else 0
+    return 0
 
 
 def run() -> None:
