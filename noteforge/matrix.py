@@ -32,6 +32,7 @@ from pathlib import Path
 
 from .errors import NoteforgeError, UsageError, WriteError
 from .memmap import E820Entry, type_name
+from .placement import GAP_TYPE
 
 # The keys of one result row, in CSV column order. image..blocking are the
 # issue's contract; dom0_pages, dom0_capable and warnings are verify's JSON
@@ -203,7 +204,14 @@ class MatrixSpec:
 
 
 def _blocking_dict(entry: E820Entry | None) -> dict | None:
-    return entry.to_dict() if entry is not None else None
+    """As Placement.to_dict() writes `blocking` (an address range the map does
+    not describe is a synthetic GAP_TYPE entry named "not in map")."""
+    if entry is None:
+        return None
+    d = entry.to_dict()
+    if entry.type == GAP_TYPE:
+        d["type_name"] = "not in map"
+    return d
 
 
 def _bad_rows(
@@ -321,41 +329,100 @@ def iter_rows(spec: MatrixSpec, map_paths: Iterable[str]) -> Iterator[dict]:
         yield from map_rows(spec, load_map(path))
 
 
-# ----------------------------------------------------------- parallel map chunks
-
-_WORKER_SPEC: MatrixSpec | None = None
+# ------------------------------------------------------------------ map chunks
 
 
-def _init_worker(spec: MatrixSpec) -> None:
-    global _WORKER_SPEC
-    _WORKER_SPEC = spec
+@dataclass
+class Chunk:
+    """The result of a run of consecutive maps: their rows already serialised
+    (JSON Lines or CSV text, or None when rows are not kept) and a partial
+    Summary, so the parent process only writes text and merges counts."""
+
+    first_map: int
+    maps: int
+    rows: int
+    text: str | None
+    summary: Summary
 
 
-def _chunk_rows(paths: list[str]) -> list[dict]:
-    assert _WORKER_SPEC is not None
-    return [r for p in paths for r in map_rows(_WORKER_SPEC, load_map(p))]
+_WORKER: tuple | None = None
 
 
-def iter_rows_parallel(
-    spec: MatrixSpec, map_paths: Sequence[str], jobs: int, chunk: int = 64
-) -> Iterator[dict]:
-    """iter_rows over `jobs` processes: maps go out in chunks, rows come back
-    in map order. At most 2*jobs chunks are in flight, so memory stays bounded
-    however many maps there are."""
-    if jobs <= 1 or len(map_paths) <= chunk:
-        yield from iter_rows(spec, map_paths)
+def _init_worker(spec: MatrixSpec, fmt: str | None, caps: dict) -> None:
+    global _WORKER
+    _WORKER = (spec, fmt, caps)
+
+
+def chunk_work(
+    spec: MatrixSpec, paths: Sequence[str], first_map: int, fmt: str | None, caps: dict
+) -> Chunk:
+    """Rows for `paths` (maps first_map..), serialised to `fmt`, and their summary.
+    The heat map is only collected for maps still under the report's cap."""
+    summary = Summary(
+        [i.path for i in spec.images], spec.variants,
+        max_listed_maps=caps.get("max_listed_maps", 200),
+        heat_max_maps=max(0, caps.get("heat_max_maps", 400) - first_map),
+        keep_all_bad=True,
+    )
+    buf = io.StringIO() if fmt else None
+    writer = csv.writer(buf) if fmt == "csv" else None
+    n = 0
+    for path in paths:
+        for row in map_rows(spec, load_map(path)):
+            summary.add(row)
+            if writer is not None:
+                writer.writerow(csv_cells(row))
+            elif buf is not None:
+                buf.write(json.dumps(row, separators=(",", ":")))
+                buf.write("\n")
+            n += 1
+    summary.finish()
+    summary.heat_truncated = 0  # the parent counts truncation over the whole run
+    return Chunk(first_map, len(paths), n, buf.getvalue() if buf is not None else None,
+                 summary)
+
+
+def _chunk_in_worker(paths: list[str], first_map: int) -> Chunk:
+    assert _WORKER is not None
+    spec, fmt, caps = _WORKER
+    return chunk_work(spec, paths, first_map, fmt, caps)
+
+
+def chunk_size(maps: int, jobs: int) -> int:
+    """Small enough to balance the workers and bound memory, large enough
+    that pickling a chunk costs little next to computing it."""
+    return max(4, min(64, maps // max(1, jobs * 8) or 1))
+
+
+def iter_chunks(
+    spec: MatrixSpec,
+    map_paths: Sequence[str],
+    *,
+    jobs: int = 1,
+    fmt: str | None = None,
+    caps: dict | None = None,
+    chunk: int | None = None,
+) -> Iterator[Chunk]:
+    """The whole run as Chunks in map order, computed in `jobs` processes.
+    At most 2*jobs chunks are in flight, so memory is bounded however many
+    maps there are; merge each chunk's summary with Summary.merge."""
+    caps = caps or {}
+    size = chunk or chunk_size(len(map_paths), jobs)
+    starts = range(0, len(map_paths), size)
+    if jobs <= 1 or len(map_paths) <= size:
+        for i in starts:
+            yield chunk_work(spec, map_paths[i : i + size], i, fmt, caps)
         return
-    chunks = (list(map_paths[i : i + chunk]) for i in range(0, len(map_paths), chunk))
     with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_worker, initargs=(spec,)
+        max_workers=jobs, initializer=_init_worker, initargs=(spec, fmt, caps)
     ) as pool:
         pending = []
-        for c in chunks:
-            pending.append(pool.submit(_chunk_rows, c))
+        for i in starts:
+            pending.append(pool.submit(_chunk_in_worker, list(map_paths[i : i + size]), i))
             if len(pending) >= 2 * jobs:
-                yield from pending.pop(0).result()
+                yield pending.pop(0).result()
         for fut in pending:
-            yield from fut.result()
+            yield fut.result()
 
 
 # --------------------------------------------------------------------------- summary
@@ -439,6 +506,7 @@ class Summary:
         heat_max_maps: int = 400,
         max_patterns: int = 200,
         examples: int = 5,
+        keep_all_bad: bool = False,
     ):
         self.images = list(images)
         self.variants = list(variants)
@@ -470,6 +538,10 @@ class Summary:
         self._cur_fail: list[tuple[int, int, str]] = []
         self._cur_cells: list[list] | None = None
         self._seen_bad: set[str] = set()
+        # A chunk's partial summary keeps every distinct bad-input message (a
+        # chunk has few maps) so that the parent can count each input once.
+        self._keep_all_bad = keep_all_bad
+        self.not_dom0_capable: set[int] = set()  # image indices
 
     # -- feeding
     def add(self, row: dict) -> None:
@@ -486,20 +558,21 @@ class Summary:
         if oc not in (IN_PLACE, RELOCATED):
             self._cur_fail.append((i, v, oc))
         if oc == BAD_INPUT:
-            self._note_bad(row)
+            self._note_bad(row["message"] or f"{row['image']} on {row['map']}")
+        if not row["dom0_capable"]:
+            self.not_dom0_capable.add(i)
         if self._cur_cells is not None:
             self._cur_cells[v][i] = (oc, describe(row))
 
-    def _note_bad(self, row: dict) -> None:
+    def _note_bad(self, msg: str) -> None:
         # Every row a broken input spoils carries the same message (it names
         # the file), so the message identifies the input.
-        msg = row["message"] or f"{row['image']} on {row['map']}"
         if msg in self._seen_bad:
             return
         self.bad_input_count += 1
-        if len(self.bad_inputs) < self.max_listed_maps:
+        if self._keep_all_bad or len(self.bad_inputs) < self.max_listed_maps:
             self.bad_inputs.append(msg)
-        if len(self._seen_bad) < 8 * self.max_listed_maps:
+        if self._keep_all_bad or len(self._seen_bad) < 8 * self.max_listed_maps:
             self._seen_bad.add(msg)
         else:
             # A broken map's rows come together, so forgetting older map
@@ -544,6 +617,40 @@ class Summary:
     def finish(self) -> Summary:
         self._flush()
         return self
+
+    def merge(self, part: Summary) -> None:
+        """Add a finished partial summary of the maps that follow this one's
+        (a Chunk's), keeping every cap."""
+        self._flush()
+        self.rows += part.rows
+        self.maps += part.maps
+        self.maps_failing += part.maps_failing
+        for key, c in part.counts.items():
+            mine = self.counts[key]
+            mine.maps += c.maps
+            mine.outcomes.update(c.outcomes)
+        for m, fails in part.map_failures.items():
+            if len(self.map_failures) >= self.max_listed_maps:
+                break
+            self.map_failures[m] = fails
+        for sig, (count, examples) in part.patterns.items():
+            slot = self.patterns.get(sig)
+            if slot is None and len(self.patterns) < self.max_patterns:
+                slot = self.patterns[sig] = [0, []]
+            if slot is None:
+                self.other_patterns += count
+                continue
+            slot[0] += count
+            slot[1].extend(examples[: self.examples - len(slot[1])])
+        self.other_patterns += part.other_patterns
+        for msg in part.bad_inputs:
+            self._note_bad(msg)
+        for v, rows in enumerate(part.heat):
+            room = self.heat_max_maps - len(self.heat[v])
+            self.heat[v].extend(rows[: max(0, room)])
+        shown = len(self.heat[0]) if self.heat else 0
+        self.heat_truncated = max(0, self.maps - shown) if self.variants else 0
+        self.not_dom0_capable |= part.not_dom0_capable
 
     # -- reading
     def all_bad(self, fails: Sequence[tuple[int, int, str]]) -> bool:
@@ -605,6 +712,7 @@ class Summary:
             "other_patterns": self.other_patterns,
             "bad_inputs": list(self.bad_inputs),
             "bad_input_count": self.bad_input_count,
+            "not_dom0_capable": [self.images[i] for i in sorted(self.not_dom0_capable)],
             "notes": list(self.notes),
         }
 
@@ -684,6 +792,12 @@ def output_format(path: str) -> str:
     raise UsageError(f"--out {path}: expected a .jsonl or .csv file name")
 
 
+def csv_header() -> str:
+    buf = io.StringIO()
+    csv.writer(buf).writerow(ROW_KEYS)
+    return buf.getvalue()
+
+
 def csv_cells(row: dict) -> list:
     """One CSV line: addresses in hex (as people read them), the blocking
     entry as Xen prints it, warnings joined with ' | '."""
@@ -714,8 +828,8 @@ class RowWriter:
     def __enter__(self) -> RowWriter:
         self._fh = self._atomic.__enter__()
         if self.format == "csv":
+            self._fh.write(csv_header())
             self._csv = csv.writer(self._fh)
-            self._csv.writerow(ROW_KEYS)
         return self
 
     def write(self, row: dict) -> None:

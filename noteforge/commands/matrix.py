@@ -5,6 +5,7 @@ draws the page."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -18,11 +19,12 @@ from rich.text import Text
 from ..errors import UsageError
 from ..matrix import (
     BAD_INPUT,
+    AtomicFile,
     MatrixSpec,
-    RowWriter,
     Summary,
+    csv_header,
     expand_paths,
-    iter_rows_parallel,
+    iter_chunks,
     load_images,
     output_format,
     write_html_atomic,
@@ -205,20 +207,22 @@ def run_matrix(
         if progress:
             progress.remove_task(task)
             task = progress.add_task("placing", total=len(map_paths) * per_map)
-        rows = iter_rows_parallel(spec, map_paths, jobs)
+        fmt = None if out is None else ("jsonl" if out == "-" else output_format(out))
         if out is None:
-            writer = None
+            sink = contextlib.nullcontext(None)
         elif out == "-":
-            writer = _StdoutWriter()
+            sink = contextlib.nullcontext(sys.stdout)
         else:
-            writer = RowWriter(out)
-        with writer or _Null() as w:
-            for n, row in enumerate(rows, 1):
-                summary.add(row)
-                if w is not None:
-                    w.write(row)
-                if progress and n % 500 == 0:
-                    progress.update(task, completed=n)
+            sink = AtomicFile(out, newline="" if fmt == "csv" else None)
+        with sink as fh:
+            if fh is not None and fmt == "csv":
+                fh.write(csv_header())
+            for chunk in iter_chunks(spec, map_paths, jobs=jobs, fmt=fmt):
+                if fh is not None:
+                    fh.write(chunk.text)
+                summary.merge(chunk.summary)
+                if progress:
+                    progress.update(task, completed=summary.rows)
         summary.finish()
     finally:
         if progress:
@@ -242,26 +246,6 @@ def run_matrix(
             report.print(f"report: {html_out}")
     loads_all = all(c.failed == 0 for c in summary.counts.values())
     return 0 if loads_all else 1
-
-
-class _Null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
-
-
-class _StdoutWriter:
-    def __enter__(self):
-        return self
-
-    def write(self, row: dict) -> None:
-        sys.stdout.write(json.dumps(row, separators=(",", ":")) + "\n")
-
-    def __exit__(self, *exc):
-        sys.stdout.flush()
-        return False
 
 
 def _name(path: str, names: dict[str, str]) -> str:

@@ -1,0 +1,251 @@
+"""The matrix engine on real images and maps: rows say what verify says,
+failures stay in their rows, parallel runs equal serial ones, the CLI wires it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from noteforge.cli import app
+from noteforge.e820 import read_map
+from noteforge.errors import UsageError
+from noteforge.image import open_image
+from noteforge.matrix import (
+    ROW_KEYS,
+    MatrixSpec,
+    Summary,
+    iter_chunks,
+    iter_rows,
+    load_images,
+    load_map,
+)
+from noteforge.verify import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+KERNELS = SHARED / "kernels"
+E820 = SHARED / "e820"
+SAMPLES = ROOT / "samples"
+
+K612 = str(KERNELS / "vmlinuz-6.12.107+deb12-cloud-amd64")
+K61 = str(KERNELS / "vmlinuz-6.1.0-56-cloud-amd64")
+SHIM = str(KERNELS / "xen-shim-4.20")
+# Shaped after Debian's generic 6.1.0-56 dom0 kernel: range 0x1000000-0x4a00000, no RELOC.
+G61 = str(SAMPLES / "synthetic-linux-6.1-amd64.elf")
+
+WRX80 = str(E820 / "asus-wrx80e-sage-threadripper-pro-xen.xen")
+TRX40 = str(E820 / "asus-prime-trx40-pro-threadripper.dmesg")
+RVP = str(E820 / "intel-tgl-u-rvp-lkml.dmesg")
+FRAMEWORK = str(E820 / "framework-laptop-tgl-insyde.dmesg")
+OVMF = str(E820 / "qemu-ovmf-q35-fedora-guest.dmesg")
+
+pytestmark = pytest.mark.skipif(not KERNELS.is_dir() or not E820.is_dir(),
+                                reason="../shared kernels and maps not present")
+
+
+@pytest.fixture(scope="module")
+def infos():
+    return load_images([K612, K61, SHIM, G61], jobs=1)
+
+
+@pytest.fixture(scope="module")
+def opened():
+    return {p: open_image(p) for p in (K612, K61, SHIM, G61)}
+
+
+def _rows(infos, maps, **kw):
+    return list(iter_rows(MatrixSpec(images=tuple(infos), **kw), maps))
+
+
+def _index(rows):
+    return {(r["image"], r["map"], r["dom0_mem"], r["policy"]): r for r in rows}
+
+
+def test_rows_equal_verify_json(infos, opened):
+    maps = [WRX80, TRX40, RVP, FRAMEWORK, OVMF]
+    dom0_mems = (None, "1G")
+    policies = ("xen", "xen-4.18", "seed-v1")
+    rows = _rows(infos, maps, dom0_mems=dom0_mems, policies=policies)
+    assert len(rows) == 4 * 5 * 2 * 3
+    assert all(tuple(r) == ROW_KEYS for r in rows)
+    hosts = {m: read_map(m) for m in maps}
+    for r in rows:
+        v = verify(opened[r["image"]], hosts[r["map"]], dom0_mem=r["dom0_mem"],
+                   policy=r["policy"]).to_dict()
+        assert r["image"] == v["image"] and r["map"] == v["map"]
+        assert r["policy"] == v["policy"]
+        assert r["loads"] == v["loads"]
+        assert r["reason"] == v["reason"]
+        assert r["base"] == v["kernel"]["base"]
+        assert r["entry"] == v["kernel"]["entry"]
+        assert r["relocated"] == v["kernel"]["relocated"]
+        assert r["blocking"] == v["blocking"]
+        assert r["dom0_pages"] == v["dom0_pages"]
+        assert r["dom0_capable"] == v["dom0_capable"]
+        assert r["warnings"] == v["warnings"]
+        assert r["message"] is None
+
+
+def test_rows_equal_verify_with_dom0_check(infos, opened):
+    rows = _rows(infos, [WRX80, FRAMEWORK], xen_version="4.22")
+    host = {m: read_map(m) for m in (WRX80, FRAMEWORK)}
+    for r in rows:
+        v = verify(opened[r["image"]], host[r["map"]], xen_version="4.22").to_dict()
+        assert (r["loads"], r["reason"], r["warnings"]) == (v["loads"], v["reason"],
+                                                            v["warnings"])
+    # Debian's cloud kernels lack XENFEAT_dom0: Xen 4.22 refuses them before placing
+    got = _index(rows)
+    assert got[(K612, FRAMEWORK, None, "xen")]["reason"] == "not-dom0-capable"
+    assert got[(K612, FRAMEWORK, None, "xen")]["base"] == 0x1000000
+
+
+def test_the_threadripper_and_rvp_verdicts(infos):
+    rows = _index(_rows(infos, [WRX80, TRX40, RVP, FRAMEWORK]))
+    r = rows[(K612, WRX80, None, "xen")]
+    assert r["loads"] and r["relocated"]
+    assert r["base"] == 0x3CE00000 and r["entry"] == 0x3CE00A30
+    assert r["blocking"] == {"start": 0x4000000, "end": 0x4021000, "type": 4,
+                             "type_name": "ACPI NVS"}
+    for m in (WRX80, TRX40, RVP):
+        assert rows[(G61, m, None, "xen")]["reason"] == "not-relocatable"
+        assert rows[(G61, m, None, "xen")]["base"] is None
+        assert rows[(K612, m, None, "xen")]["relocated"]
+    # the smaller 6.1 cloud image ends below the 64 MiB NVS block: it fits there
+    assert rows[(K61, WRX80, None, "xen")]["base"] == 0x1000000
+    assert rows[(K61, RVP, None, "xen")]["reason"] == "not-relocatable"
+    assert rows[(K61, RVP, None, "xen")]["blocking"]["start"] == 0x1000000
+    assert all(rows[(i, FRAMEWORK, None, "xen")]["loads"] for i in (K612, K61, SHIM, G61))
+    assert not any(rows[(i, FRAMEWORK, None, "xen")]["relocated"] for i in (K612, K61, G61))
+
+
+def test_bad_inputs_become_rows_and_the_run_goes_on(tmp_path, infos):
+    bad_map = tmp_path / "garbage.dmesg"
+    bad_map.write_text("this is not a memory map\n")
+    bad_img = tmp_path / "vmlinuz-broken"
+    bad_img.write_bytes(b"\x7fELF" + b"\x00" * 60)
+    missing = str(tmp_path / "missing.xen")
+    images = [*infos[:2], *load_images([str(bad_img)])]
+    assert images[2].params is None and str(bad_img) in images[2].error
+    rows = _rows(images, [WRX80, str(bad_map), missing, FRAMEWORK])
+    assert len(rows) == 3 * 4
+    got = _index(rows)
+    r = got[(K612, str(bad_map), None, "xen")]
+    assert r["reason"] == "bad-input" and not r["loads"]
+    assert str(bad_map) in r["message"]
+    assert "missing.xen" in got[(K612, missing, None, "xen")]["message"]
+    assert got[(str(bad_img), FRAMEWORK, None, "xen")]["reason"] == "bad-input"
+    assert got[(str(bad_img), FRAMEWORK, None, "xen")]["message"] == images[2].error
+    # the good pairs after the broken inputs are unaffected
+    assert got[(K612, FRAMEWORK, None, "xen")]["base"] == 0x1000000
+    assert got[(K612, WRX80, None, "xen")]["base"] == 0x3CE00000
+    s = Summary([i.path for i in images], [(None, "xen")])
+    for row in rows:
+        s.add(row)
+    s.finish()
+    # two broken maps and one broken image, each counted once
+    assert s.bad_input_count == 3
+    assert sorted(s.bad_inputs)[0].startswith(str(tmp_path))
+
+
+def test_rows_are_lazy(infos):
+    def maps():
+        yield FRAMEWORK
+        raise RuntimeError("second map not reached yet")
+
+    rows = iter_rows(MatrixSpec(images=tuple(infos)), maps())
+    first = [next(rows) for _ in range(len(infos))]
+    assert [r["map"] for r in first] == [FRAMEWORK] * 4
+    with pytest.raises(RuntimeError):
+        next(rows)
+
+
+def test_dom0_size_changes_the_verdict(infos):
+    """With 1 GiB for dom0, RAM above it is unusable: on the WRX80 map the 6.12
+    kernel must relocate below 1 GiB either way, and dom0_pages says 1 GiB."""
+    rows = _index(_rows(infos, [WRX80], dom0_mems=("1G", None)))
+    small = rows[(K612, WRX80, "1G", "xen")]
+    assert small["dom0_pages"] == 262144
+    assert small["base"] == 0x3CE00000
+    assert rows[(K612, WRX80, None, "xen")]["dom0_pages"] > 262144
+
+
+def test_load_map_keeps_errors():
+    m = load_map(str(E820 / "nope.dmesg"))
+    assert m.error and "nope.dmesg" in m.error and m.entries == ()
+
+
+def test_parallel_chunks_equal_serial_rows(infos):
+    maps = sorted(str(p) for p in E820.iterdir() if p.suffix != ".md")
+    spec = MatrixSpec(images=tuple(infos), dom0_mems=(None, "2G"))
+    serial = list(iter_rows(spec, maps))
+    ref = Summary([i.path for i in infos], spec.variants, heat_max_maps=5, max_listed_maps=3)
+    for r in serial:
+        ref.add(r)
+    ref.finish()
+    merged = Summary([i.path for i in infos], spec.variants, heat_max_maps=5, max_listed_maps=3)
+    lines = []
+    for ch in iter_chunks(spec, maps, jobs=2, fmt="jsonl", chunk=3,
+                          caps={"heat_max_maps": 5, "max_listed_maps": 3}):
+        lines += ch.text.splitlines()
+        merged.merge(ch.summary)
+    merged.finish()
+    assert [json.loads(x) for x in lines] == serial
+    assert merged.to_dict() == ref.to_dict()
+    assert merged.heat == ref.heat
+    assert merged.heat_truncated == ref.heat_truncated == len(maps) - 5
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cli(args):
+    return CliRunner().invoke(app, ["matrix", *args])
+
+
+def test_cli_writes_rows_summary_and_html(tmp_path):
+    out = tmp_path / "rows.jsonl"
+    page = tmp_path / "report.html"
+    res = _cli(["--images", K612, G61, "--maps", WRX80, RVP, FRAMEWORK, "--out", str(out),
+                "--html", str(page), "--jobs", "1"])
+    assert res.exit_code == 1, res.output  # an image fails somewhere
+    assert "= 6 placements; 4 load, 2 do not; 2 maps fail an image" in res.output
+    assert "synthetic-linux-6.1-amd64.elf" in res.output and "not-relocatable" in res.output
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(rows) == 6
+    assert {(Path(r["map"]).name, r["reason"]) for r in rows if not r["loads"]} == {
+        ("asus-wrx80e-sage-threadripper-pro-xen.xen", "not-relocatable"),
+        ("intel-tgl-u-rvp-lkml.dmesg", "not-relocatable"),
+    }
+    text = page.read_text()
+    assert text.count('class="cell ') == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "rows.jsonl"]
+
+
+def test_cli_csv_and_json_summary(tmp_path):
+    out = tmp_path / "rows.csv"
+    res = _cli(["--images", K612, "--maps", FRAMEWORK, WRX80, "--dom0-mem", "1G", "4G",
+                "--out", str(out), "--json", "-j", "1"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output)
+    assert summary["rows"] == 4 and summary["maps"] == 2
+    per = {p["dom0_mem"]: p for p in summary["per_image"]}
+    assert per["1G"]["in_place"] == 1 and per["1G"]["relocated"] == 1
+    assert summary["not_dom0_capable"] == [K612]
+    table = list(csv.reader(out.open(newline="")))
+    assert table[0] == list(ROW_KEYS) and len(table) == 5
+    assert {r[ROW_KEYS.index("base")] for r in table[1:]} == {"0x1000000", "0x3ce00000"}
+
+
+def test_cli_usage_errors(tmp_path):
+    res = _cli(["--images", K612, "--maps", FRAMEWORK, "--out", str(tmp_path / "x.txt")])
+    assert isinstance(res.exception, UsageError)
+    assert "expected a .jsonl or .csv" in str(res.exception)
+    res = _cli(["--images", K612, "--maps", FRAMEWORK, "--policy", "xen-5"])
+    assert isinstance(res.exception, UsageError) and "xen-4.18" in str(res.exception)
+    res = _cli(["--images", str(tmp_path / "none*"), "--maps", FRAMEWORK])
+    assert isinstance(res.exception, UsageError)
+    assert not list(tmp_path.iterdir())
