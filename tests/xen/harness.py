@@ -417,6 +417,7 @@ class BootResult:
     seconds: float  # QEMU start to stop
     stopped_early: bool  # True when the stop condition matched (else timeout or QEMU exit)
     returncode: int | None
+    error: str | None = None  # the harness failed before or around the boot
 
 
 def boot(scenario: Scenario, workdir: Path, timeout: float = BOOT_TIMEOUT) -> BootResult:
@@ -433,41 +434,43 @@ def boot(scenario: Scenario, workdir: Path, timeout: float = BOOT_TIMEOUT) -> Bo
 def _boot(scenario: Scenario, cmd: list[str], workdir: Path, timeout: float) -> BootResult:
     lines: list[str] = []
     watch = _StopWatch()
-    done = threading.Event()
+    matched = threading.Event()  # Xen said what it did with the kernel
+    done = threading.Event()  # matched, or QEMU's output ended
     t0 = time.monotonic()
     proc = subprocess.Popen(
         cmd,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        start_new_session=True,  # own process group: killed as a whole
+        start_new_session=True,  # own process group: killed as a whole, deaf to ^C
     )
 
     def reader() -> None:
         assert proc.stdout is not None
-        for raw in proc.stdout:
-            lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
-            if watch.feed(lines[-1]):
-                done.set()
-                break
+        with contextlib.suppress(ValueError, OSError):  # pipe closed under us
+            for raw in proc.stdout:
+                lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                if watch.feed(lines[-1]):
+                    matched.set()
+                    break
         done.set()
 
     th = threading.Thread(target=reader, daemon=True)
-    th.start()
-    stopped = done.wait(timeout)
-    seconds = time.monotonic() - t0
-    early = stopped and proc.poll() is None
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
     try:
-        proc.wait(10)
+        th.start()
+        done.wait(timeout)
+        seconds = time.monotonic() - t0
     finally:
+        # Always: QEMU never outlives the boot, whatever happened above.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        th.join(5)
         if proc.stdout:
             proc.stdout.close()
-    th.join(5)
     text = "\n".join(lines) + "\n"
     (workdir / f"{scenario.name}.log").write_text(text)
-    return BootResult(scenario, cmd, text, seconds, early, proc.returncode)
+    return BootResult(scenario, cmd, text, seconds, matched.is_set(), proc.returncode)
 
 
 def boot_many(
@@ -477,6 +480,12 @@ def boot_many(
     for sc in scenarios:  # prepare kernel files once, before the parallel part
         kernel_file(sc.kernel, workdir)
     jobs = jobs or max(1, min(2, os.cpu_count() or 1))
+
+    def one(sc: Scenario) -> BootResult:
+        try:
+            return boot(sc, workdir)
+        except Exception as e:  # one broken scenario must not hide the others' results
+            return BootResult(sc, [], "", 0.0, False, None, error=f"{type(e).__name__}: {e}")
+
     with ThreadPoolExecutor(jobs) as pool:
-        results = pool.map(lambda sc: boot(sc, workdir), scenarios)
-        return {r.scenario.name: r for r in results}
+        return {r.scenario.name: r for r in pool.map(one, scenarios)}

@@ -47,6 +47,7 @@ def xen_boots(request, tmp_path_factory):
 def test_xen_did_what_the_table_says(case, xen_boots):
     scenario, xen = case
     boot = xen_boots[scenario.name]
+    assert boot.error is None, boot.error
     assert boot.stopped_early, (
         f"{scenario.name}: no placement/failure line before the timeout; log tail:\n"
         + "\n".join(boot.log.splitlines()[-15:])
