@@ -59,6 +59,10 @@ SUFFIX = {
 }
 
 
+class SizeMismatch(DecompressError):
+    """The stream ended cleanly but not at the size its trailer declares."""
+
+
 def detect(head: bytes) -> str | None:
     """The compression method whose magic starts `head`, or None."""
     for method, magic in _MAGICS:
@@ -162,7 +166,7 @@ def stream(
     finally:
         reader.close()
     if expected is not None and (total & 0xFFFFFFFF) != (expected & 0xFFFFFFFF):
-        raise DecompressError(
+        raise SizeMismatch(
             f"{name}: {method} payload decompresses to {total} bytes but its size "
             f"trailer says {expected}; truncated or corrupt payload"
         )

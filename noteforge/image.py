@@ -93,6 +93,7 @@ class StreamSource:
         self._iter = chunks()
         self._buf = bytearray()
         self._done = False
+        self._mismatch: DecompressError | None = None
         if size is None:
             self.full()
             size = len(self._buf)
@@ -108,9 +109,16 @@ class StreamSource:
                 self._buf += next(self._iter)
             except StopIteration:
                 self._done = True
+            except decompress.SizeMismatch as err:
+                # Keep what was decompressed: a read past it says which ELF
+                # offset was missing; a full read reports the mismatch.
+                self._done = True
+                self._mismatch = err
 
     def full(self) -> None:
         self._pull(_U64)
+        if self._mismatch is not None:
+            raise self._mismatch
 
     def read(self, offset: int, length: int, what: str) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
@@ -124,7 +132,23 @@ class StreamSource:
         return bytes(self._buf[offset : offset + length])
 
     def read_cstring(self, offset: int, cap: int, what: str) -> tuple[bytes, bool]:
-        return cstring_from(self, offset, cap, what)
+        """Like cstring_from, but decompressing only as far as the NUL."""
+        limit = min(offset + cap + 1, self.size)
+        while True:
+            nul = self._buf.find(b"\0", offset, min(len(self._buf), limit))
+            if nul >= 0:
+                return bytes(self._buf[offset:nul]), False
+            if len(self._buf) >= limit:
+                if limit == offset + cap + 1:
+                    return bytes(self._buf[offset : offset + cap]), True
+                return cstring_from(self, offset, cap, what)  # raises: no NUL before the end
+            if self._done:
+                raise DecompressError(
+                    f"{at(self.name, len(self._buf))}: the payload ends after "
+                    f"{len(self._buf):#x} bytes, inside {what} (from {offset:#x}); "
+                    "truncated payload"
+                )
+            self._pull(len(self._buf) + 1)
 
     def close(self) -> None:
         self._buf = bytearray()
