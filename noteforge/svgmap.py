@@ -75,15 +75,16 @@ def _panel(
             f'fill="{_colour(e.type)}"><title>{escape(str(e))} '
             f"({escape(human_size(e.size))})</title></rect>"
         )
-    for i, m in enumerate(marks):
-        if m.end <= lo or m.start >= hi:
-            continue
+    shown = [m for m in marks if m.end > lo and m.start < hi]
+    for i, m in enumerate(shown):
         colour, dash = MARK_STYLES.get(m.kind, ("#000000", ""))
         x0, x1 = x(m.start), x(m.end)
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        # A blocking entry is often a few KiB: fill it so it shows at any scale.
+        fill = colour if m.kind == "blocking" else "none"
         out.append(
-            f'<rect x="{x0:.2f}" y="{y - 3}" width="{max(x1 - x0, 1.5):.2f}" '
-            f'height="{BAR_H + 6}" fill="none" stroke="{colour}" stroke-width="2"{dash_attr}>'
+            f'<rect x="{x0:.2f}" y="{y - 3}" width="{max(x1 - x0, 3):.2f}" '
+            f'height="{BAR_H + 6}" fill="{fill}" stroke="{colour}" stroke-width="2"{dash_attr}>'
             f"<title>{escape(m.label)}</title></rect>"
         )
         ty = y + BAR_H + 16 + 14 * i
@@ -108,7 +109,9 @@ def _window(start: int, end: int) -> tuple[int, int]:
     return lo, hi
 
 
-def map_svg(entries: Sequence[E820Entry], marks: Sequence[Mark], *, title: str) -> str:
+def map_svg(
+    entries: Sequence[E820Entry], marks: Sequence[Mark], *, title: str, subtitle: str = ""
+) -> str:
     """The picture: 0-4 GiB, then a zoom on each 'requested' and 'chosen' mark."""
     panels: list[tuple[int, int, str]] = [(0, GIB4, "0 - 4 GiB")]
     for m in marks:
@@ -116,14 +119,15 @@ def map_svg(entries: Sequence[E820Entry], marks: Sequence[Mark], *, title: str) 
             lo, hi = _window(m.start, m.end)
             panels.append((lo, hi, f"zoom on the {m.kind} range {m.start:#x} - {m.end - 1:#x}"))
     panel_h = BAR_H + 40 + 14 * len(marks)
-    height = 60 + panel_h * len(panels) + 40
+    height = 72 + panel_h * len(panels) + 40
     body = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif">',
         f'<rect width="{WIDTH}" height="{height}" fill="#fafafa"/>',
-        f'<text x="{LEFT}" y="24" font-size="15" font-weight="bold">{escape(title)}</text>',
+        f'<text x="{LEFT}" y="22" font-size="15" font-weight="bold">{escape(title)}</text>',
+        f'<text x="{LEFT}" y="40" font-size="12" fill="#424242">{escape(subtitle)}</text>',
     ]
-    y = 60
+    y = 72
     for lo, hi, label in panels:
         body += _panel(entries, marks, lo, hi, y, label)
         y += panel_h

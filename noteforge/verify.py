@@ -9,16 +9,17 @@ Pure: no printing, no file I/O beyond what the caller already opened.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .dom0mem import Dom0Size, compute_nr_pages, parse_dom0_mem
+from .advice import Suggestion, suggest
+from .dom0mem import Dom0Size, compute_nr_pages
 from .e820 import Dom0Map, HostMap, clean_map, dom0_map
 from .errors import UsageError
 from .image import KernelImage
 from .memmap import PAGE_SIZE, U32_MAX, E820Entry
 from .placement import KernelParams, Placement, place
-from .units import parse_u32
+from .units import human_size, parse_u32
+from .xenlog import XenBootLog
 
 ALIGN_SOURCES = ("note", "p_align", "p_offset", "bzimage")
 
@@ -26,9 +27,6 @@ ALIGN_SOURCES = ("note", "p_align", "p_offset", "bzimage")
 # SUPPORTED_FEATURES note without it is refused as dom0 by initdom_check_parms.
 XENFEAT_DOM0 = 11
 
-# Xen versions whose PVH dom0 builder runs initdom_check_parms (upstream from
-# 4.22; Debian backported it into its 4.20.4 build).
-DOM0_CHECK_VERSIONS = ("4.22", "4.20.4-debian")
 
 
 def kernel_params(image: KernelImage) -> KernelParams:
@@ -50,8 +48,11 @@ def kernel_params(image: KernelImage) -> KernelParams:
         lowest_p_offset=load.lowest_p_offset if load else None,
         bzimage_kernel_alignment=image.bzimage.kernel_alignment if image.bzimage else None,
         supported_features=eff.supported_features,
-        pvh_notes=eff.xen_notes_found,
+        # A parse Xen gives up on (an unknown required FEATURES name, ...) is as
+        # good as no notes: elf_xen_parse fails before any placement.
+        pvh_notes=eff.xen_notes_found and eff.broken is None,
         entry_in_bounds=load.entry_in_bounds if load else False,
+        load_segments=tuple((p.paddr, p.memsz) for p in image.segments if p.loadable),
     )
 
 
@@ -73,6 +74,11 @@ def alignment_from(image: KernelImage, source: str) -> int | None:
     return parse_u32(source, "--align-from")
 
 
+# dom0_mem values tried, smallest first, when a larger dom0 might help
+# (more RAM below the kernel's max for the top-down search).
+_LARGER_DOM0 = (128, 256, 512, 1024, 2048, 4096)
+
+
 @dataclass(frozen=True)
 class Verdict:
     image: str
@@ -82,12 +88,18 @@ class Verdict:
     cleaned: tuple[E820Entry, ...]
     cleanup_changes: tuple[str, ...]
     dom0: Dom0Map
-    dom0_size: Dom0Size | None
+    dom0_size: Dom0Size | None  # None: all RAM, or the exact count from a Xen log
+    dom0_source: str  # where dom0's page count came from, for people
     dom0_capable: bool
-    dom0_check: bool
     loads: bool
     reason: str | None
+    message: str | None  # Xen's own words for a failure outside placement
+    suggestions: tuple[Suggestion, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def blocking(self) -> E820Entry | None:
+        return self.placement.blocking
 
     def to_dict(self) -> dict:
         p = self.placement.to_dict()
@@ -96,16 +108,23 @@ class Verdict:
             "map": self.map,
             "loads": self.loads,
             "reason": self.reason,
+            "message": self.message,
             "policy": self.policy,
             "dom0_capable": self.dom0_capable,
             "kernel": p["kernel"],
             "blocking": p["blocking"],
             "modules": p["modules"],
-            "dom0_mem": self.dom0_size.to_dict() if self.dom0_size else None,
-            "dom0_pages": self.dom0.nr_pages,
+            "dom0": {
+                "nr_pages": self.dom0.nr_pages,
+                "bytes": self.dom0.nr_pages * PAGE_SIZE,
+                "source": self.dom0_source,
+                "size": self.dom0_size.to_dict() if self.dom0_size else None,
+            },
             "dom0_map": [e.to_dict() for e in self.dom0.entries],
             "cleanup_changes": list(self.cleanup_changes),
+            "suggestions": [s.to_dict() for s in self.suggestions],
             "warnings": list(self.warnings),
+            "trace": p["trace"],
         }
 
 
@@ -119,13 +138,40 @@ def verify(
     cmdline: str = "",
     initrd_size: int | None = None,
     xen_version: str | None = None,
+    xen_log: XenBootLog | None = None,
+    advise: bool = True,
 ) -> Verdict:
-    """Would `image` load as a PVH dom0 on `host`, and where."""
+    """Would `image` load as a PVH dom0 on `host`, and where.
+
+    dom0_mem: Xen's syntax ("512M", "max:2G", "-1G,max:4G"...), "all" for all
+    RAM, or None for Xen's default rule (an estimate; see noteforge.dom0mem).
+    xen_log: the same boot's log, for the exact dom0 size Xen printed and the
+    Xen version."""
     cleaned = clean_map(host.entries)
-    size = None
-    if dom0_mem is not None:
-        size = compute_nr_pages(parse_dom0_mem(dom0_mem), cleaned.entries)
-    nr_pages = size.nr_pages if size is not None else None
+    warnings: list[str] = []
+    if xen_log is not None and dom0_mem is None and xen_log.dom0_mem:
+        dom0_mem = xen_log.dom0_mem
+
+    size: Dom0Size | None = None
+    nr_pages: int | None = None
+    message: str | None = None
+    exact = xen_log.dom0_nr_pages(cleaned.entries) if xen_log is not None else None
+    if exact is not None:
+        nr_pages = exact
+        dom0_source = f"the Dom0 memory map Xen printed ({exact} pages)"
+    elif dom0_mem is not None and dom0_mem.strip().lower() == "all":
+        dom0_source = "all RAM (--dom0-mem all)"
+    else:
+        size = compute_nr_pages(dom0_mem, cleaned.entries)
+        nr_pages = size.nr_pages
+        if dom0_mem is None:
+            dom0_source = (
+                f"Xen's default rule, estimated: {_pages(size.nr_pages)} "
+                f"(plausible {_pages(size.low)} to {_pages(size.high)})"
+            )
+        else:
+            dom0_source = f"dom0_mem={dom0_mem}: {_pages(size.nr_pages)}"
+        warnings.extend(size.warnings)
     d0 = dom0_map(cleaned.entries, nr_pages)
 
     params = kernel_params(image)
@@ -134,45 +180,89 @@ def verify(
         override = alignment_from(image, align_from)
         if override is None:
             raise UsageError(f"--align-from {align_from}: {image.path} has no such value")
-    placement = place(
-        params, d0.entries, policy, align_override=override, cmdline=cmdline,
-        initrd_size=initrd_size,
-    )
+    opts = {"align_override": override, "cmdline": cmdline, "initrd_size": initrd_size}
+    placement = place(params, d0.entries, policy, **opts)
 
-    warnings: list[str] = []
+    if image.effective.broken:
+        warnings.append(f"Xen's note parse fails: {image.effective.broken}")
     dom0_capable = image.effective.dom0_capable is not False
-    dom0_check = xen_version is not None and _checks_dom0(xen_version)
+    if xen_version is None and xen_log is not None:
+        xen_version = _log_version(xen_log)
     loads, reason = placement.loads, placement.reason
     if not dom0_capable:
+        refuses = xen_version is not None and _checks_dom0(xen_version)
         warnings.append(
             "the kernel's SUPPORTED_FEATURES note lacks XENFEAT_dom0 (bit 11): Xen 4.22 and "
-            "Debian's 4.20.4 refuse it as dom0 ('Kernel does not support Dom0 operation')"
+            "later, and Debian's 4.20.4, refuse it as dom0 ('Kernel does not support Dom0 "
+            "operation')" + (f"; Xen {xen_version} is one of them" if refuses else "")
         )
-        if dom0_check:
+        if refuses:
+            # initdom_check_parms runs before the kernel is placed.
             loads, reason = False, "not-dom0-capable"
+            message = "Kernel does not support Dom0 operation"
+    if size is not None and size.fails and reason != "not-dom0-capable":
+        # pvh_populate_p2m panics before the kernel is placed.
+        loads, reason, message = False, "dom0-alloc-failed", size.failure
     warnings.extend(placement.warnings)
     warnings.extend(d0.warnings)
-    if size is not None:
-        warnings.extend(size.warnings)
+    if size is not None and not size.exact and size.low != size.high:
+        warnings.extend(_range_sensitivity(params, cleaned.entries, policy, opts, size, placement))
+
+    suggestions: tuple[Suggestion, ...] = ()
+    if advise and not placement.loads:
+        larger = []
+        for mib in _LARGER_DOM0:
+            pages = mib << 8
+            if pages > d0.nr_pages:
+                larger.append((f"dom0_mem={mib}M", dom0_map(cleaned.entries, pages).entries))
+        found = suggest(params, d0.entries, policy, **opts, alternative_maps=larger)
+        # Of the dom0 sizes that work, the smallest is the one worth saying.
+        maps = [s for s in found if s.parameter == "map"]
+        suggestions = tuple(s for s in found if s.parameter != "map") + tuple(maps[:1])
     return Verdict(
         image=image.path, map=host.source, policy=policy, placement=placement,
         cleaned=cleaned.entries, cleanup_changes=cleaned.changes, dom0=d0, dom0_size=size,
-        dom0_capable=dom0_capable, dom0_check=dom0_check, loads=loads, reason=reason,
-        warnings=tuple(warnings),
+        dom0_source=dom0_source, dom0_capable=dom0_capable, loads=loads, reason=reason,
+        message=message, suggestions=suggestions, warnings=tuple(warnings),
     )
+
+
+def _pages(nr_pages: int) -> str:
+    return f"{nr_pages} pages ({human_size(nr_pages * PAGE_SIZE)})"
+
+
+def _range_sensitivity(params, host_entries, policy, opts, size: Dom0Size, at: Placement):
+    """Xen's default dom0 size can only be estimated from a map: say whether
+    the verdict holds across the plausible range (issue: default dom0 size)."""
+    outcomes = {}
+    for label, pages in (("smallest", size.low), ("largest", size.high)):
+        p = place(params, dom0_map(host_entries, pages).entries, policy, **opts)
+        outcomes[label] = (pages, p)
+    changed = [
+        f"with the {label} plausible dom0 ({_pages(pages)}) it "
+        + (f"loads at {p.base:#x}" if p.loads else f"fails: {p.reason}")
+        for label, (pages, p) in outcomes.items()
+        if (p.loads, p.base, p.reason) != (at.loads, at.base, at.reason)
+    ]
+    if not changed:
+        return []
+    return ["dom0's default size is an estimate and the verdict depends on it: " + "; ".join(
+        changed) + " (give --dom0-mem, or a Xen log with dom0=pvh,verbose, to be exact)"]
+
+
+def _log_version(log: XenBootLog) -> str | None:
+    if log.xen_distro == "Debian" and (log.xen_distro_version or "").startswith("4.20.4"):
+        return "4.20.4-debian"
+    return log.xen_version
 
 
 def _checks_dom0(xen_version: str) -> bool:
     """Does this Xen refuse a kernel without XENFEAT_dom0 before placing it?"""
     v = xen_version.strip().lower()
-    if "deb" in v and v.startswith("4.20.4"):
+    if v.startswith("4.20.4") and "deb" in v:
         return True
     try:
-        major, minor = (int(x) for x in v.split(".")[:2])
+        major, minor = (int(x) for x in v.split("-")[0].split(".")[:2])
     except ValueError as err:
         raise UsageError(f"--xen-version {xen_version!r}: expected MAJOR.MINOR, e.g. 4.22") from err
     return (major, minor) >= (4, 22)
-
-
-def ram_pages(entries: Sequence[E820Entry]) -> int:
-    return sum(e.size for e in entries if e.is_ram) // PAGE_SIZE

@@ -1,0 +1,82 @@
+"""Did Xen do what noteforge predicts? A verify verdict against the lines Xen
+printed in the same boot's log (noteforge.xenlog). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .verify import Verdict
+from .xenlog import XenBootLog
+
+
+@dataclass(frozen=True)
+class Comparison:
+    what: str
+    xen: str
+    noteforge: str
+    same: bool
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    status: str  # "agree" | "disagree" | "inconclusive"
+    rows: tuple[Comparison, ...]
+    notes: tuple[str, ...]
+
+    @property
+    def agrees(self) -> bool:
+        return self.status != "disagree"
+
+    def to_dict(self) -> dict:
+        return {
+            "status": self.status,
+            "rows": [
+                {"what": r.what, "xen": r.xen, "noteforge": r.noteforge, "same": r.same}
+                for r in self.rows
+            ],
+            "notes": list(self.notes),
+        }
+
+
+def _range(r: tuple[int, int] | None) -> str:
+    return "-" if r is None else f"[{r[0]:#x}, {r[1] - 1:#x}]"
+
+
+def compare_with_log(verdict: Verdict, log: XenBootLog) -> LogCheck:
+    """Row by row: Xen's load range and note words when it printed them (verbose
+    only), then the outcome, the reason and the kernel's final range."""
+    rows: list[Comparison] = []
+    notes: list[str] = []
+    p = verdict.placement
+
+    if log.elf_memory is not None:
+        mine = (p.requested_base, p.requested_base + p.size)
+        rows.append(Comparison("ELF load range", _range(log.elf_memory), _range(mine),
+                               log.elf_memory == mine))
+    if log.phys32_reloc is not None and p.align is not None:
+        xen = f"align {log.phys32_reloc.align:#x} min {log.phys32_reloc.min:#x} " \
+              f"max {log.phys32_reloc.max:#x}" if None not in (
+                  log.phys32_reloc.align, log.phys32_reloc.min, log.phys32_reloc.max) else "-"
+        mine_text = f"align {p.align:#x} min {p.min:#x} max {p.max:#x}"
+        rows.append(Comparison("PHYS32_RELOC", xen, mine_text, xen == mine_text))
+
+    if log.loads is None:
+        notes.append("the log ends before Xen placed dom0's kernel: nothing to compare")
+        return LogCheck("inconclusive", tuple(rows), tuple(notes))
+    rows.append(Comparison("loads", str(log.loads), str(verdict.loads),
+                           log.loads == verdict.loads))
+    if not log.loads or not verdict.loads:
+        rows.append(Comparison("reason", str(log.reason), str(verdict.reason),
+                               log.reason == verdict.reason))
+    if log.loads and verdict.loads:
+        if log.kernel_range is not None and p.base is not None:
+            mine = (p.base, p.base + p.size)
+            rows.append(Comparison("kernel range", _range(log.kernel_range), _range(mine),
+                                   log.kernel_range == mine))
+            rows.append(Comparison("relocated", str(log.outcome == "relocated"),
+                                   str(p.relocated), (log.outcome == "relocated") == p.relocated))
+        else:
+            notes.append("Xen was not booted with dom0=pvh,verbose, so the log does not say "
+                         "where the kernel went; only the verdict is compared")
+    status = "agree" if all(r.same for r in rows) else "disagree"
+    return LogCheck(status, tuple(rows), tuple(notes))
