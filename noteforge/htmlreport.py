@@ -44,6 +44,10 @@ table.summary th, table.summary td { border-bottom: 1px solid var(--line); paddi
   text-align: left; vertical-align: middle; }
 table.summary td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.summary th { background: #f6f8fa; font-weight: 600; }
+table.summary td.zero { color: var(--mute); }
+table.summary td.in-place { background: var(--okbg); color: var(--ok); }
+table.summary td.relocated { background: var(--relbg); color: var(--rel); }
+table.summary td.fail { background: var(--badbg); color: var(--bad); font-weight: 600; }
 .bar { display: flex; width: 180px; height: 12px; border-radius: 3px; overflow: hidden;
   background: var(--inbg); }
 .bar i { display: block; height: 100%; }
@@ -53,16 +57,16 @@ table.summary th { background: #f6f8fa; font-weight: 600; }
 table.heat { margin-top: 6px; }
 table.heat th { font-weight: 600; font-size: 12px; padding: 4px 6px; background: #f6f8fa;
   border: 1px solid #fff; }
-table.heat thead th { vertical-align: bottom; max-width: 150px; word-break: break-all; }
+table.heat thead th { vertical-align: bottom; max-width: 150px; overflow-wrap: anywhere; }
 table.heat th.map { text-align: left; max-width: 360px; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; font-weight: 500; }
 table.heat td { border: 1px solid #fff; padding: 3px 6px; font-size: 12px; white-space: nowrap;
   text-align: center; min-width: 22px; }
 table.heat.compact td { padding: 1px 3px; }
-td.in-place { background: var(--okbg); color: var(--ok); }
-td.relocated { background: var(--relbg); color: var(--rel); }
-td.fail { background: var(--badbg); color: var(--bad); font-weight: 600; }
-td.bad-input { background: var(--inbg); color: var(--mute); }
+table.heat td.in-place { background: var(--okbg); color: var(--ok); }
+table.heat td.relocated { background: var(--relbg); color: var(--rel); }
+table.heat td.fail { background: var(--badbg); color: var(--bad); font-weight: 600; }
+table.heat td.bad-input { background: var(--inbg); color: var(--mute); }
 .legend { display: flex; gap: 16px; margin: 6px 0; color: var(--mute); font-size: 12px; }
 .legend span::before { content: ""; display: inline-block; width: 12px; height: 12px;
   border-radius: 2px; margin-right: 5px; vertical-align: -2px; }
@@ -142,9 +146,9 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
         if len(s.variants) > 1:
             w(f"<td>{_e(dom0_mem or 'all RAM')}</td><td>{_e(policy)}</td>")
         bad = failures.get(BAD_INPUT, 0)
-        w(f"<td class=\"num\">{c.maps}</td><td class=\"num in-place\">{c.in_place}</td>"
-          f"<td class=\"num relocated\">{c.relocated}</td>"
-          f"<td class=\"num fail\">{c.failed}</td><td>{_bar(c.in_place, c.relocated, c.failed - bad, bad, c.maps)}</td>"  # noqa: E501
+        bar = _bar(c.in_place, c.relocated, c.failed - bad, bad, c.maps)
+        w(f"<td class=\"num\">{c.maps}</td>{_num(c.in_place, 'in-place')}"
+          f"{_num(c.relocated, 'relocated')}{_num(c.failed, 'fail')}<td>{bar}</td>"
           f"<td class=\"reasons\">"
           + ", ".join(f"{_e(k)} {n}" for k, n in failures.items()) + "</td></tr>")
     w("</tbody></table>")
@@ -161,7 +165,7 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
         cls = "heat compact" if compact else "heat"
         w(f"<table class=\"{cls}\" data-variant=\"{v}\"><thead><tr><th>map</th>")
         for i, name in enumerate(images):
-            w(f"<th title=\"{_e(s.images[i])}\">{_e(name)}</th>")
+            w(f"<th title=\"{_e(s.images[i])}\">{_breakable(name)}</th>")
         w("</tr></thead><tbody>")
         for map_path, cells in s.heat[v]:
             w(f"<tr><th class=\"map\" title=\"{_e(map_path)}\">"
@@ -183,38 +187,53 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
           f"{s.heat_truncated} more are counted in the tables.</p>")
 
     # -- per map
-    w("<h2>Maps where an image fails</h2>")
-    if not s.map_failures:
-        w("<p id=\"per-map\">Every image loads on every map.</p>")
+    w("<h2>Maps where an image fails or is moved</h2>")
+    multi = len(s.variants) > 1
+    if not s.per_map:
+        w("<p id=\"per-map\">Every image loads in place on every map.</p>")
     else:
         w("<table class=\"summary\" id=\"per-map\"><thead><tr><th>map</th>"
-          "<th>failing images</th></tr></thead><tbody>")
-        for m, fails in s.map_failures.items():
-            items = []
+          "<th>does not load</th><th>relocated by Xen</th></tr></thead><tbody>")
+        for m, (fails, moves) in s.per_map.items():
+            bad = []
             if s.all_bad(fails):
-                items.append("every image: <span class=\"reasons\">bad-input</span> "
-                             "(the map could not be used)")
+                bad.append("every image: <span class=\"reasons\">bad-input</span> "
+                           "(the map could not be used)")
                 fails = []
             for i, v, oc in fails:
-                where = f" ({_e(s.variant_label(v))})" if len(s.variants) > 1 else ""
-                items.append(f"<code>{_e(images[i])}</code>: "
-                             f"<span class=\"reasons\">{_e(oc)}</span>{where}")
+                where = f" ({_e(s.variant_label(v))})" if multi else ""
+                bad.append(f"<code>{_e(images[i])}</code>: "
+                           f"<span class=\"reasons\">{_e(oc)}</span>{where}")
+            moved = []
+            for i, v, base in moves:
+                where = f" ({_e(s.variant_label(v))})" if multi else ""
+                moved.append(f"<code>{_e(images[i])}</code> → <code>{base:#x}</code>{where}")
             w(f"<tr data-map=\"{_e(m)}\"><td title=\"{_e(m)}\"><code>"
-              f"{_e(os.path.basename(m) or m)}</code></td><td><ul class=\"fails\">"
-              + "".join(f"<li>{x}</li>" for x in items) + "</ul></td></tr>")
+              f"{_e(os.path.basename(m) or m)}</code></td>"
+              f"<td>{_list(bad)}</td><td>{_list(moved)}</td></tr>")
         w("</tbody></table>")
-        rest = s.maps_failing - len(s.map_failures)
-        if rest:
-            w(f"<p class=\"note\">…and {rest} more maps with failures (see the patterns).</p>")
+        if s.per_map_truncated:
+            w(f"<p class=\"note\">…and {s.per_map_truncated} more maps with a failure or a "
+              "relocation (see the patterns and the rows).</p>")
 
-    if s.maps > len(s.map_failures) and s.patterns:
-        w("<h2>Failure patterns</h2><table class=\"summary\" id=\"patterns\"><thead><tr>"
+    if s.maps_failing > len(s.map_failures) and s.patterns:
+        w("<h2>Failure patterns</h2><p class=\"note\">Maps grouped by exactly what fails on "
+          "them.</p><table class=\"summary\" id=\"patterns\"><thead><tr>"
           "<th>maps</th><th>what fails</th><th>examples</th></tr></thead><tbody>")
         for sig, (count, ex) in sorted(s.patterns.items(), key=lambda kv: -kv[1][0]):
             what = "; ".join(f"{images[i]}: {oc}" for i, _v, oc in sig)
             w(f"<tr><td class=\"num\">{count}</td><td>{_e(what)}</td><td>"
               + ", ".join(f"<code>{_e(os.path.basename(m))}</code>" for m in ex) + "</td></tr>")
         w("</tbody></table>")
+        if s.other_patterns:
+            w(f"<p class=\"note\">{s.other_patterns} more maps fall in patterns not kept.</p>")
+
+    if s.not_dom0_capable:
+        w("<h2>Not dom0-capable</h2><p id=\"not-dom0\">SUPPORTED_FEATURES note without "
+          "XENFEAT_dom0 (bit 11): Xen 4.22 and Debian's 4.20.4 refuse these before placing "
+          "them (<code>--xen-version</code> applies it): "
+          + ", ".join(f"<code>{_e(images[i])}</code>" for i in sorted(s.not_dom0_capable))
+          + ".</p>")
 
     if s.bad_inputs:
         w("<h2>Bad inputs</h2><ul class=\"fails\" id=\"bad-inputs\">")
@@ -225,6 +244,25 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
         w(f"<p class=\"note\">{_e(note)}</p>")
     w("</body></html>\n")
     return "".join(out)
+
+
+def _num(n: int, cls: str) -> str:
+    """A count cell, coloured only when it is not zero."""
+    return f"<td class=\"num {cls}\">{n}</td>" if n else f"<td class=\"num zero\">{n}</td>"
+
+
+def _breakable(name: str) -> str:
+    """A file name that may wrap after - . + _ (not in the middle of a word)."""
+    out = _e(name)
+    for sep in ("-", ".", "_", "+"):
+        out = out.replace(sep, sep + "<wbr>")
+    return out
+
+
+def _list(items: list[str]) -> str:
+    if not items:
+        return ""
+    return "<ul class=\"fails\">" + "".join(f"<li>{x}</li>" for x in items) + "</ul>"
 
 
 def _bar(ok: int, rel: int, fail: int, bad: int, total: int) -> str:

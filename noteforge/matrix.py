@@ -520,12 +520,15 @@ class Summary:
         self.rows = 0
         self.maps = 0
         self.maps_failing = 0
+        self.maps_relocating = 0
+        self.maps_noted = 0  # maps with a failure or a relocation
         self.counts = {
             (i, v): ImageCounts() for i in range(len(self.images))
             for v in range(len(self.variants))
         }
-        # map -> [(image index, variant index, outcome)] for maps with failures
-        self.map_failures: dict[str, list[tuple[int, int, str]]] = {}
+        # map -> ([(image, variant, outcome)] failing, [(image, variant, base)]
+        # relocated), for the first max_listed_maps maps with either
+        self.per_map: dict[str, tuple[list, list]] = {}
         self.patterns: dict[tuple, list] = {}  # signature -> [count, [example maps]]
         self.other_patterns = 0
         self.bad_inputs: list[str] = []  # messages, the first max_listed_maps
@@ -536,6 +539,7 @@ class Summary:
         self.notes: list[str] = []
         self._cur_map: str | None = None
         self._cur_fail: list[tuple[int, int, str]] = []
+        self._cur_moves: list[tuple[int, int, int]] = []
         self._cur_cells: list[list] | None = None
         self._seen_bad: set[str] = set()
         # A chunk's partial summary keeps every distinct bad-input message (a
@@ -555,7 +559,9 @@ class Summary:
         c = self.counts[(i, v)]
         c.maps += 1
         c.outcomes[oc] += 1
-        if oc not in (IN_PLACE, RELOCATED):
+        if oc == RELOCATED:
+            self._cur_moves.append((i, v, row["base"]))
+        elif oc != IN_PLACE:
             self._cur_fail.append((i, v, oc))
         if oc == BAD_INPUT:
             self._note_bad(row["message"] or f"{row['image']} on {row['map']}")
@@ -584,6 +590,7 @@ class Summary:
         self._cur_map = map_path
         self.maps += 1
         self._cur_fail = []
+        self._cur_moves = []
         if self.maps <= self.heat_max_maps:
             self._cur_cells = [[None] * len(self.images) for _ in self.variants]
         else:
@@ -597,10 +604,14 @@ class Summary:
         if self._cur_cells is not None:
             for v, cells in enumerate(self._cur_cells):
                 self.heat[v].append((m, cells))
+        if self._cur_fail or self._cur_moves:
+            self.maps_noted += 1
+            if len(self.per_map) < self.max_listed_maps:
+                self.per_map[m] = (self._cur_fail, self._cur_moves)
+        if self._cur_moves:
+            self.maps_relocating += 1
         if self._cur_fail:
             self.maps_failing += 1
-            if len(self.map_failures) < self.max_listed_maps:
-                self.map_failures[m] = list(self._cur_fail)
             sig = tuple(sorted(set(self._cur_fail)))
             slot = self.patterns.get(sig)
             if slot is None and len(self.patterns) < self.max_patterns:
@@ -625,14 +636,16 @@ class Summary:
         self.rows += part.rows
         self.maps += part.maps
         self.maps_failing += part.maps_failing
+        self.maps_relocating += part.maps_relocating
+        self.maps_noted += part.maps_noted
         for key, c in part.counts.items():
             mine = self.counts[key]
             mine.maps += c.maps
             mine.outcomes.update(c.outcomes)
-        for m, fails in part.map_failures.items():
-            if len(self.map_failures) >= self.max_listed_maps:
+        for m, note in part.per_map.items():
+            if len(self.per_map) >= self.max_listed_maps:
                 break
-            self.map_failures[m] = fails
+            self.per_map[m] = note
         for sig, (count, examples) in part.patterns.items():
             slot = self.patterns.get(sig)
             if slot is None and len(self.patterns) < self.max_patterns:
@@ -653,6 +666,16 @@ class Summary:
         self.not_dom0_capable |= part.not_dom0_capable
 
     # -- reading
+    @property
+    def map_failures(self) -> dict[str, list[tuple[int, int, str]]]:
+        """The listed maps where an image fails, with (image, variant, reason)."""
+        return {m: fails for m, (fails, _moves) in self.per_map.items() if fails}
+
+    @property
+    def per_map_truncated(self) -> int:
+        """Maps with a failure or a relocation that are counted but not listed."""
+        return self.maps_noted - len(self.per_map)
+
     def all_bad(self, fails: Sequence[tuple[int, int, str]]) -> bool:
         """Did every image fail on this map as bad input (an unreadable map)?"""
         return len(fails) == len(self.images) * len(self.variants) and all(
@@ -685,8 +708,13 @@ class Summary:
                      "policy": self.variants[v][1], "reason": oc}
                     for i, v, oc in fails
                 ],
+                "relocated": [
+                    {"image": self.images[i], "dom0_mem": self.variants[v][0],
+                     "policy": self.variants[v][1], "base": base}
+                    for i, v, base in moves
+                ],
             }
-            for m, fails in self.map_failures.items()
+            for m, (fails, moves) in self.per_map.items()
         ]
         patterns = [
             {
@@ -705,9 +733,10 @@ class Summary:
             "maps": self.maps,
             "images": len(self.images),
             "maps_failing": self.maps_failing,
+            "maps_relocating": self.maps_relocating,
             "per_image": per_image,
             "per_map": per_map,
-            "per_map_truncated": self.maps_failing - len(self.map_failures),
+            "per_map_truncated": self.per_map_truncated,
             "patterns": patterns,
             "other_patterns": self.other_patterns,
             "bad_inputs": list(self.bad_inputs),

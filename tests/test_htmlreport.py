@@ -146,6 +146,8 @@ def test_summary_numbers_on_the_page():
     assert "tgl-rvp.dmesg vmlinuz-6.1 : not-relocatable broken<img> : bad-input" in p.ids[
         "per-map"]
     assert "framework.dmesg broken<img> : bad-input" in p.ids["per-map"]
+    # the relocation column names the image and where Xen moves it
+    assert "vmlinuz-6.12 → 0x3ce00000" in p.ids["per-map"]
     assert "bad&map.txt every image: bad-input (the map could not be used)" in p.ids["per-map"]
     assert "framework.dmesg vmlinuz-6.1" not in p.ids["per-map"]
     assert "line 3: expected an e820 line" in p.ids["bad-inputs"]

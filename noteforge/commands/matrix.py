@@ -258,10 +258,12 @@ def render_summary(console: Console, s: Summary) -> None:
 
     names = dict(zip(s.images, short_names(s.images), strict=True))
     loads = sum(c.in_place + c.relocated for c in s.counts.values())
+    relocated = sum(c.relocated for c in s.counts.values())
     console.print(
         f"[bold]noteforge matrix[/]: {len(s.images)} images × {s.maps} maps × "
         f"{len(s.variants)} (dom0 size, policy) = {s.rows} placements; "
-        f"{loads} load, {s.rows - loads} do not; {s.maps_failing} maps fail an image"
+        f"{loads} load ({relocated} relocated), {s.rows - loads} do not; "
+        f"{s.maps_failing} of {s.maps} maps fail an image"
     )
     multi = len(s.variants) > 1
     table = Table(title="Per image", title_justify="left", title_style="bold")
@@ -282,27 +284,34 @@ def render_summary(console: Console, s: Summary) -> None:
         table.add_row(*cells)
     console.print(table)
 
-    if s.map_failures:
-        t = Table(title="Per map: images that fail", title_justify="left", title_style="bold")
+    if s.per_map:
+        t = Table(title="Per map: images that fail, images Xen moves", title_justify="left",
+                  title_style="bold")
         t.add_column("map")
-        t.add_column("failing images (reason)")
-        for m, fails in s.map_failures.items():
-            items = []
+        t.add_column("does not load (reason)", style="red")
+        t.add_column("relocated to")
+        for m, (fails, moves) in s.per_map.items():
+            bad = []
             if s.all_bad(fails):
-                items.append(f"every image ({BAD_INPUT}: the map could not be used)")
+                bad.append(f"every image ({BAD_INPUT}: the map could not be used)")
                 fails = []
             for i, v, oc in fails:
                 where = f" [{s.variant_label(v)}]" if multi else ""
-                items.append(f"{names[s.images[i]]} ({oc}){where}")
-            t.add_row(os.path.basename(m) or m, "\n".join(items))
+                bad.append(f"{names[s.images[i]]} ({oc}){where}")
+            moved = []
+            for i, v, base in moves:
+                where = f" [{s.variant_label(v)}]" if multi else ""
+                moved.append(f"{names[s.images[i]]} -> {base:#x}{where}")
+            t.add_row(os.path.basename(m) or m, "\n".join(bad), "\n".join(moved))
         console.print(t)
-        rest = s.maps_failing - len(s.map_failures)
-        if rest:
-            console.print(f"... and {rest} more maps with failures; patterns:")
+        if s.per_map_truncated:
+            console.print(f"... and {s.per_map_truncated} more maps with a failure or a "
+                          "relocation (see the patterns below and the rows)")
     else:
-        console.print("Every image loads on every map.")
+        console.print("Every image loads in place on every map.")
     if s.maps_failing > len(s.map_failures):
-        t = Table(title="Failure patterns", title_justify="left", title_style="bold")
+        t = Table(title="Failure patterns (maps grouped by what fails on them)",
+                  title_justify="left", title_style="bold")
         t.add_column("maps", justify="right")
         t.add_column("what fails")
         t.add_column("examples")
@@ -310,6 +319,17 @@ def render_summary(console: Console, s: Summary) -> None:
             what = "; ".join(f"{names[s.images[i]]}: {oc}" for i, _v, oc in sig)
             t.add_row(str(count), what, ", ".join(os.path.basename(m) for m in ex))
         console.print(t)
+        if len(s.patterns) > 20 or s.other_patterns:
+            console.print(f"... {max(0, len(s.patterns) - 20)} more patterns"
+                          + (f", {s.other_patterns} maps in patterns not kept"
+                             if s.other_patterns else ""))
+    if s.not_dom0_capable:
+        console.print(
+            "[bold]Not dom0-capable[/] (SUPPORTED_FEATURES without XENFEAT_dom0; Xen 4.22 and "
+            "Debian's 4.20.4 refuse them before placement, see --xen-version): "
+            + ", ".join(names[s.images[i]] for i in sorted(s.not_dom0_capable)),
+            markup=True, highlight=False,
+        )
     if s.bad_inputs:
         console.print(f"[bold]Bad inputs[/] ({s.bad_input_count}, reason {BAD_INPUT}):")
         for msg in s.bad_inputs:
