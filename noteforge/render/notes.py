@@ -111,13 +111,11 @@ def _value(note: Note) -> Text:
         names = ", ".join(feature_names(v)) or "none"
         return Text(f"{v:#x} ({names})")
     if note.kind == "features" and note.detail:
-        toks = note.detail.get("features", [])
         text = Text(repr(v))
-        for tok in toks:
-            style = "red" if tok["bit"] is None and tok["required"] else (
-                "yellow" if tok["bit"] is None else "")
-            label = ("!" if tok["required"] else "") + tok["name"]
-            text.append(f"  {label}", style=style)
+        for tok in note.detail.get("features", []):
+            if tok["bit"] is None:  # only names Xen does not know need a mark
+                label = ("!" if tok["required"] else "") + tok["name"]
+                text.append(f"  {label}: unknown", style="red" if tok["required"] else "yellow")
         return text
     if isinstance(v, int):
         return Text(f"{v:#x}")
@@ -146,9 +144,9 @@ def _notes_table(title: str, notes: tuple[Note, ...], xen: bool) -> Table:
     else:
         t.add_column("owner", no_wrap=True)
     t.add_column("name", no_wrap=True)
-    t.add_column("value", overflow="fold")
+    t.add_column("value", overflow="fold", min_width=46)
     t.add_column("size", justify="right", no_wrap=True)
-    t.add_column("raw", overflow="fold", style="dim")
+    t.add_column("raw", overflow="fold", style="dim", max_width=24)
     t.add_column("where", no_wrap=True, style="dim")
     for n in notes:
         first = f"{n.type} ({n.type:#x})" if xen else n.owner
