@@ -59,6 +59,7 @@ FILE:LINE and the text; other log lines are skipped.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -195,8 +196,24 @@ def _norm(text: str) -> str:
     return " ".join(text.split()).lower()
 
 
+_TYPE_TABLES = {"linux": _LINUX_TYPES, "sysfs": _SYSFS_TYPES, "table": _TABLE_TYPES}
+
+
 def _type_from_name(text: str, names: dict[str, int]) -> int | None:
     """A type number from its printed name, or None."""
+    for key, table in _TYPE_TABLES.items():
+        if table is names:
+            return _type_cached(text, key)
+    return _type_uncached(text, names)
+
+
+@functools.lru_cache(maxsize=512)
+def _type_cached(text: str, key: str) -> int | None:
+    # Logs repeat a handful of type names; a map of 100,000 lines parses each once.
+    return _type_uncached(text, _TYPE_TABLES[key])
+
+
+def _type_uncached(text: str, names: dict[str, int]) -> int | None:
     t = _norm(text)
     if t.startswith("(") and t.endswith(")") and not _TYPE_N.match(t):
         t = t[1:-1].strip()

@@ -585,3 +585,25 @@ def test_hundred_thousand_lines():
     assert len(host.entries) == 100_000
     assert host.entries[-1] == E820Entry(99_999 * 0x2000, 99_999 * 0x2000 + 0x1000, 1)
     assert any("undescribed gaps" in w and "and 99" in w for w in host.warnings)
+
+
+def test_linux_log_with_several_maps_prefers_the_firmware_map():
+    text = """\
+[    0.000000] BIOS-e820: [mem 0x0000000000000000-0x000000000009fbff] usable
+[    0.000000] BIOS-e820: [mem 0x0000000000100000-0x000000007ffdffff] usable
+[    0.000000] e820: update [mem 0x00000000-0x00000fff] usable ==> reserved
+[    0.000000] modified: [mem 0x0000000000000000-0x0000000000000fff] reserved
+[    0.000000] modified: [mem 0x0000000000001000-0x000000000009fbff] usable
+[    0.000000] user-defined physical RAM map:
+[    0.000000] user: [mem 0x0000000000000000-0x000000000009fbff] usable
+[    0.000000] user: [mem 0x0000000000100000-0x000000003fffffff] usable
+[    0.000000] user: [mem 0x0000000040000000-0x000000003fffffff] reserved
+"""
+    host = parse_map_text(text, "d")
+    assert host.available_maps == ("BIOS-e820", "modified", "user")
+    assert host.map_name == "BIOS-e820"
+    assert len(host.entries) == 2
+    user = parse_map_text(text, "d", which="user")
+    assert user.entries[2] == E820Entry(0x40000000, 0x40000000, 2)  # Linux's empty form
+    assert any("line 9: empty entry at 0x40000000" in w for w in user.warnings)
+    assert parse_map_text(text, "d", which="modified").entries[0] == E820Entry(0, 0x1000, 2)

@@ -14,6 +14,8 @@ from ..e820 import FORMATS, CleanedMap, Dom0Map, HostMap, clean_map, dom0_map, r
 from ..errors import UsageError
 from ..memmap import PAGE_SIZE, E820Entry
 
+MAX_ROWS = 200  # per table in the human output
+
 
 def build_report(
     host: HostMap,
@@ -78,7 +80,16 @@ def _entry_table(title: str, entries: tuple[E820Entry, ...]):
     table.add_column("type")
     from ..mapview import type_style
 
-    for i, e in enumerate(entries):
+    shown = list(enumerate(entries))
+    hidden = 0
+    if len(shown) > MAX_ROWS:
+        # A person reads the ends of a huge map; --json carries all of it.
+        hidden = len(shown) - MAX_ROWS
+        shown = shown[: MAX_ROWS - 20] + [(-1, None)] + shown[-20:]
+    for i, e in shown:
+        if e is None:
+            table.add_row("...", f"{hidden} more", "entries", "(--json", "has all)")
+            continue
         table.add_row(
             str(i),
             f"{e.start:#018x}",
