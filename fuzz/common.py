@@ -1,0 +1,76 @@
+"""What every harness shares: the input file in a tmpfs, the contract every
+failure must meet, and atheris set-up.
+
+The contract (issue 8): for ANY input bytes, noteforge either returns a result
+or raises a NoteforgeError whose message is one non-empty line naming the
+input (file, offset or line, what was expected). Anything else -- another
+exception, a multi-line message, a message that does not say which file --
+is a finding: the harness raises, libFuzzer saves the input as a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+_TMP = Path(os.environ.get("NOTEFORGE_FUZZ_TMP", "/dev/shm" if Path("/dev/shm").is_dir()
+                           else "/tmp"))
+_DIR = _TMP / f"noteforge-fuzz-{os.getpid()}"
+
+
+class ContractViolation(AssertionError):
+    """A failure that is not a clean one-line NoteforgeError."""
+
+
+def scratch(name: str) -> Path:
+    """A per-process scratch path (a tmpfs when there is one)."""
+    _DIR.mkdir(parents=True, exist_ok=True)
+    return _DIR / name
+
+
+def write_input(data: bytes, name: str = "input") -> Path:
+    path = scratch(name)
+    path.write_bytes(data)
+    return path
+
+
+def check_error(err: Exception, *names: str) -> None:
+    """A NoteforgeError's message is one non-empty line that names one of `names`."""
+    from noteforge.errors import NoteforgeError
+
+    if not isinstance(err, NoteforgeError):
+        raise ContractViolation(f"not a NoteforgeError: {type(err).__name__}: {err}") from err
+    msg = str(err)
+    if not msg.strip():
+        raise ContractViolation(f"empty message from {type(err).__name__}") from err
+    if "\n" in msg or "\r" in msg:
+        raise ContractViolation(f"multi-line message: {msg!r}") from err
+    if len(msg) > 1000:
+        raise ContractViolation(f"message of {len(msg)} characters: {msg[:200]!r}...") from err
+    if names and not any(n in msg for n in names):
+        raise ContractViolation(f"message names none of {names}: {msg!r}") from err
+
+
+def check_plain(obj: object) -> None:
+    """to_dict() output must be JSON-ready plain data (what --json prints)."""
+    json.dumps(obj, allow_nan=False)
+
+
+def setup_and_fuzz(test_one, instrument: bool = True) -> None:
+    import atheris
+
+    atheris.Setup(sys.argv, test_one)
+    atheris.Fuzz()
+
+
+def instrumented_imports():
+    """Instrument noteforge (and pyelftools, if noteforge uses it) for coverage."""
+    import atheris
+
+    return atheris.instrument_imports(include=["noteforge", "elftools"])
