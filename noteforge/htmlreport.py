@@ -144,7 +144,7 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
           f"data-dom0-mem=\"{_e(dom0_mem or '')}\">"
           f"<td title=\"{_e(s.images[i])}\"><code>{_e(images[i])}</code></td>")
         if len(s.variants) > 1:
-            w(f"<td>{_e(dom0_mem or 'all RAM')}</td><td>{_e(policy)}</td>")
+            w(f"<td>{_e(dom0_mem or 'default')}</td><td>{_e(policy)}</td>")
         bad = failures.get(BAD_INPUT, 0)
         bar = _bar(c.in_place, c.relocated, c.failed - bad, bad, c.maps)
         w(f"<td class=\"num\">{c.maps}</td>{_num(c.in_place, 'in-place')}"

@@ -122,6 +122,7 @@ class ImageInfo:
     path: str
     params: object | None  # placement.KernelParams; None when the image is unreadable
     dom0_capable: bool = True
+    broken: str | None = None  # why Xen's note parse gives up (verify warns about it)
     error: str | None = None
 
 
@@ -146,6 +147,7 @@ def load_image(path: str) -> ImageInfo:
             path=path,
             params=kernel_params(image),
             dom0_capable=image.effective.dom0_capable is not False,
+            broken=image.effective.broken,
         )
     except NoteforgeError as err:
         return ImageInfo(path=path, params=None, error=str(err))
@@ -254,29 +256,35 @@ def _row(
 def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
     """Every row for one map: dom0 sizes, then images, then policies.
 
-    The same steps as verify.verify(), in the same order, with each step done
-    once for all the rows that share it."""
-    from .dom0mem import compute_nr_pages, parse_dom0_mem
+    The same steps as verify.verify() without a Xen log or --align-from, in
+    the same order, each done once for all the rows that share it: dom0's
+    size (dom0_compute_nr_pages, estimated; "all" for all RAM) and map per
+    (map, dom0 size), then per image and policy the placement and the two
+    checks outside it (initdom_check_parms, the dom0 allocation)."""
+    from .dom0mem import compute_nr_pages
     from .e820 import dom0_map
     from .placement import place
-    from .verify import _checks_dom0
+    from .verify import _checks_dom0, _range_sensitivity
 
-    dom0_check = spec.xen_version is not None and _checks_dom0(spec.xen_version)
+    refuses = spec.xen_version is not None and _checks_dom0(spec.xen_version)
+    not_dom0 = _not_dom0_warning(spec.xen_version, refuses)
+    opts = {"align_override": None, "cmdline": "", "initrd_size": None}
     for dom0_mem in spec.dom0_mems:
         if mp.error is not None:
             yield from _bad_rows(spec, mp.path, dom0_mem, lambda img, e=mp.error: e)
             continue
         try:
             size = None
-            if dom0_mem is not None:
-                size = compute_nr_pages(parse_dom0_mem(dom0_mem), mp.entries)
+            if dom0_mem is None or dom0_mem.strip().lower() != "all":
+                size = compute_nr_pages(dom0_mem, mp.entries)
             d0 = dom0_map(mp.entries, size.nr_pages if size is not None else None)
         except NoteforgeError as err:
             msg = f"{mp.path}: dom0_mem {dom0_mem}: {err}"
             yield from _bad_rows(spec, mp.path, dom0_mem, lambda img, e=msg: e)
             continue
-        tail_warnings = list(d0.warnings) + (list(size.warnings) if size is not None else [])
-        d0_entries = d0.entries
+        size_warnings = list(size.warnings) if size is not None else []
+        ranged = size is not None and not size.exact and size.low != size.high
+        d0_entries, d0_warnings = d0.entries, list(d0.warnings)
         for img in spec.images:
             if img.params is None:
                 for policy in spec.policies:
@@ -285,19 +293,27 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                 continue
             for policy in spec.policies:
                 try:
-                    pl = place(img.params, d0_entries, policy)
+                    pl = place(img.params, d0_entries, policy, **opts)
                 except NoteforgeError as err:
                     yield _row(img.path, mp.path, dom0_mem, policy, message=str(err),
                                dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages)
                     continue
-                loads, reason = pl.loads, pl.reason
-                warnings = []
+                loads, reason, message = pl.loads, pl.reason, None
+                warnings = list(size_warnings)
+                if img.broken:
+                    warnings.append(f"Xen's note parse fails: {img.broken}")
                 if not img.dom0_capable:
-                    warnings.append(_NOT_DOM0_WARNING)
-                    if dom0_check:
+                    warnings.append(not_dom0)
+                    if refuses:
                         loads, reason = False, "not-dom0-capable"
+                        message = "Kernel does not support Dom0 operation"
+                if size is not None and size.fails and reason != "not-dom0-capable":
+                    loads, reason, message = False, "dom0-alloc-failed", size.failure
                 warnings.extend(pl.warnings)
-                warnings.extend(tail_warnings)
+                warnings.extend(d0_warnings)
+                if ranged:
+                    warnings.extend(
+                        _range_sensitivity(img.params, mp.entries, policy, opts, size, pl))
                 yield {
                     "image": img.path,
                     "map": mp.path,
@@ -312,15 +328,18 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                     "dom0_pages": d0.nr_pages,
                     "dom0_capable": img.dom0_capable,
                     "warnings": warnings,
-                    "message": None,
+                    "message": message,
                 }
 
 
-# verify.verify() words this warning; keep the two identical (a test compares rows).
-_NOT_DOM0_WARNING = (
-    "the kernel's SUPPORTED_FEATURES note lacks XENFEAT_dom0 (bit 11): Xen 4.22 and "
-    "Debian's 4.20.4 refuse it as dom0 ('Kernel does not support Dom0 operation')"
-)
+def _not_dom0_warning(xen_version: str | None, refuses: bool) -> str:
+    # verify.verify() words this warning; the two must stay identical (a test
+    # compares rows with verify's JSON).
+    return (
+        "the kernel's SUPPORTED_FEATURES note lacks XENFEAT_dom0 (bit 11): Xen 4.22 and "
+        "later, and Debian's 4.20.4, refuse it as dom0 ('Kernel does not support Dom0 "
+        "operation')" + (f"; Xen {xen_version} is one of them" if refuses else "")
+    )
 
 
 def iter_rows(spec: MatrixSpec, map_paths: Iterable[str]) -> Iterator[dict]:
@@ -684,7 +703,7 @@ class Summary:
 
     def variant_label(self, v: int) -> str:
         dom0_mem, policy = self.variants[v]
-        return f"policy {policy}, dom0_mem {dom0_mem if dom0_mem is not None else 'all RAM'}"
+        return f"policy {policy}, dom0_mem {dom0_mem if dom0_mem is not None else 'default'}"
 
     def to_dict(self) -> dict:
         """JSON-ready summary (the heat map is left to the HTML report)."""

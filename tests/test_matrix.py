@@ -42,6 +42,7 @@ TRX40 = str(E820 / "asus-prime-trx40-pro-threadripper.dmesg")
 RVP = str(E820 / "intel-tgl-u-rvp-lkml.dmesg")
 FRAMEWORK = str(E820 / "framework-laptop-tgl-insyde.dmesg")
 OVMF = str(E820 / "qemu-ovmf-q35-fedora-guest.dmesg")
+XENGT = str(E820 / "xengt-hvm-guest-hvmloader-seabios.txt")
 
 pytestmark = pytest.mark.skipif(not KERNELS.is_dir() or not E820.is_dir(),
                                 reason="../shared kernels and maps not present")
@@ -66,11 +67,16 @@ def _index(rows):
 
 
 def test_rows_equal_verify_json(infos, opened):
-    maps = [WRX80, TRX40, RVP, FRAMEWORK, OVMF]
-    dom0_mems = (None, "1G")
+    """Every row says what verify's JSON says for the same combination."""
+    maps = [WRX80, TRX40, RVP, FRAMEWORK, OVMF, XENGT]
+    # Xen's default rule (an estimate, with its range check), a size, all RAM,
+    # and more than the 2 GiB guest has (Xen fails to build dom0 there)
+    dom0_mems = (None, "1G", "all", "8G")
     policies = ("xen", "xen-4.18", "seed-v1")
     rows = _rows(infos, maps, dom0_mems=dom0_mems, policies=policies)
-    assert len(rows) == 4 * 5 * 2 * 3
+    assert len(rows) == 4 * 6 * 4 * 3
+    reasons = {r["reason"] for r in rows}
+    assert {None, "not-relocatable", "dom0-alloc-failed"} <= reasons
     assert all(tuple(r) == ROW_KEYS for r in rows)
     hosts = {m: read_map(m) for m in maps}
     for r in rows:
@@ -84,10 +90,10 @@ def test_rows_equal_verify_json(infos, opened):
         assert r["entry"] == v["kernel"]["entry"]
         assert r["relocated"] == v["kernel"]["relocated"]
         assert r["blocking"] == v["blocking"]
-        assert r["dom0_pages"] == v["dom0_pages"]
+        assert r["dom0_pages"] == v["dom0"]["nr_pages"]
         assert r["dom0_capable"] == v["dom0_capable"]
         assert r["warnings"] == v["warnings"]
-        assert r["message"] is None
+        assert r["message"] == v["message"]
 
 
 def test_rows_equal_verify_with_dom0_check(infos, opened):
@@ -95,8 +101,8 @@ def test_rows_equal_verify_with_dom0_check(infos, opened):
     host = {m: read_map(m) for m in (WRX80, FRAMEWORK)}
     for r in rows:
         v = verify(opened[r["image"]], host[r["map"]], xen_version="4.22").to_dict()
-        assert (r["loads"], r["reason"], r["warnings"]) == (v["loads"], v["reason"],
-                                                            v["warnings"])
+        assert (r["loads"], r["reason"], r["message"], r["warnings"]) == (
+            v["loads"], v["reason"], v["message"], v["warnings"])
     # Debian's cloud kernels lack XENFEAT_dom0: Xen 4.22 refuses them before placing
     got = _index(rows)
     assert got[(K612, FRAMEWORK, None, "xen")]["reason"] == "not-dom0-capable"
@@ -212,7 +218,8 @@ def test_cli_writes_rows_summary_and_html(tmp_path):
     res = _cli(["--images", K612, G61, "--maps", WRX80, RVP, FRAMEWORK, "--out", str(out),
                 "--html", str(page), "--jobs", "1"])
     assert res.exit_code == 1, res.output  # an image fails somewhere
-    assert "= 6 placements; 4 load, 2 do not; 2 maps fail an image" in res.output
+    assert "= 6 placements; 4 load (2 relocated), 2 do not; 2 of 3 maps fail an image" in (
+        res.output)
     assert "synthetic-linux-6.1-amd64.elf" in res.output and "not-relocatable" in res.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 6

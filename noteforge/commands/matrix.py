@@ -85,7 +85,8 @@ def register(app) -> None:
         dom0_mem: Annotated[
             list[str] | None,
             typer.Option("--dom0-mem", metavar="SIZE...",
-                         help="Dom0 sizes in Xen's dom0_mem syntax (default: all RAM)."),
+                         help="Dom0 sizes in Xen's dom0_mem syntax, or 'all' for all RAM "
+                              "(default: Xen's default rule, estimated, as verify)."),
         ] = None,
         policy: Annotated[
             list[str] | None,
@@ -146,7 +147,7 @@ def _check_dom0_mems(sizes: list[str | None]) -> None:
     from ..dom0mem import parse_dom0_mem
 
     for s in sizes:
-        if s is not None:
+        if s is not None and s.strip().lower() != "all":
             parse_dom0_mem(s)  # a typo is a usage error before anything runs
 
 
@@ -277,7 +278,7 @@ def render_summary(console: Console, s: Summary) -> None:
     for (i, v), c in s.counts.items():
         cells = [names[s.images[i]]]
         if multi:
-            cells += [s.variants[v][0] or "all RAM", s.variants[v][1]]
+            cells += [s.variants[v][0] or "default", s.variants[v][1]]
         fails = ", ".join(f"{k} {n}" for k, n in c.failures().items())
         cells += [str(c.maps), str(c.in_place), str(c.relocated),
                   Text(str(c.failed), style="red" if c.failed else ""), Text(fails, style="red")]
