@@ -11,7 +11,7 @@ and xen/common/libelf/libelf-dominfo.c):
 - the banner `Xen version 4.20.5-pre (Debian 4.20.4+63-...) (...)`;
 - Xen's `Command line:` and from it dom0_mem and `dom0=pvh,verbose`;
 - with `dom0=pvh,verbose` only: `ELF: memory: S -> E`, `ELF: note: ...`
-  (PHYS32_RELOC prints its three words), `d0 kernel: Moving [S, E] -> [S', E']`
+  (PHYS32_RELOC prints the words its desc carries), `d0 kernel: Moving [S, E] -> [S', E']`
   and the `Dom0 memory map:` block, printed after the ACPI tables were carved;
 - the failures, which are printed with or without verbose.
 
@@ -105,7 +105,12 @@ class LogLine:
 
 @dataclass(frozen=True)
 class Reloc:
-    """PHYS32_RELOC as Xen printed it (after its defaults were applied)."""
+    """PHYS32_RELOC words as Xen printed them.
+
+    Xen 4.20 prints only the words the note's desc carries: a full note gives
+    `align: .. min: .. max: ..`, a 4-byte one `align: ..` alone, an empty one
+    nothing after the name.  A word left out is None here; Xen then uses its
+    default (align: p_align, min 0, max 0xffffffff) or an earlier note's word."""
 
     align: int | None
     min: int | None

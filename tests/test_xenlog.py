@@ -102,6 +102,18 @@ def test_non_power_of_two_alignment_is_a_mask():
     assert x.moved_to == (0x1CD00000, 0x1FF00000)
 
 
+def test_reloc_prints_only_the_words_the_note_carries():
+    # files written by noteforge.writer: a 4-byte note (align only) and an empty one
+    align_only = log("writer-612-align4M-hole32")
+    assert align_only.phys32_reloc == Reloc(0x400000, None, None)
+    assert align_only.moved_to == (0x1CC00000, 0x1FE00000)
+    empty = log("writer-61-reloc-empty-hole32")
+    assert empty.phys32_reloc == Reloc(None, None, None)
+    assert empty.note("PHYS32_RELOC") == ""
+    assert empty.elf_memory == (0x1000000, 0x4A00000)
+    assert empty.moved_to == (0x1C600000, 0x20000000)
+
+
 @pytest.mark.parametrize(
     ("name", "reason", "message"),
     [

@@ -35,6 +35,8 @@ DEFAULT = (
     "quiet-linux61-hole32",
     "timestamps-hole32",
     "low60-crash",
+    "writer-612-align4M-hole32",
+    "writer-61-reloc-empty-hole32",
 )
 _NOISE = re.compile(r"^\(XEN\) order +\d+ allocations: \d+$")
 

@@ -255,6 +255,8 @@ def kernel_file(key: str, workdir: Path) -> Path:
     6.12 / 6.1: the vmlinux (ELF) of the generic kernels; -bz: the bzImage;
     reloc:A:MIN:MAX: 6.12's vmlinux with PHYS32_RELOC words replaced (hex, '-' keeps);
     features:HEX:KEY: the vmlinux of KEY with SUPPORTED_FEATURES set to HEX;
+    nf-reloc:A:MIN:MAX:KEY / nf-note:TYPE:VALUE:KEY: KEY's file rewritten by
+    noteforge.writer (set_reloc / set_note; a bzImage comes out as a vmlinux);
     cloud-6.12: the cloud vmlinux from ../shared/kernels (no XENFEAT_dom0)."""
     pk = packages()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -277,6 +279,34 @@ def kernel_file(key: str, workdir: Path) -> Path:
         out = workdir / f"vmlinux-{base}-features-{value}"
         if not out.exists():
             set_features(kernel_file(base, workdir), out, int(value, 16))
+        return out
+    if key.startswith("nf-reloc:"):
+        # noteforge's own writer (noteforge.writer.set_reloc): the end-to-end test of it
+        _, a, lo, hi, base = key.split(":", 4)
+        out = workdir / ("vmlinux-nf-" + key.replace(":", "_"))
+        if not out.exists():
+            from noteforge.writer import set_reloc
+
+            words = [None if w == "-" else int(w, 16) for w in (a, lo, hi)]
+            set_reloc(
+                kernel_file(base, workdir),
+                align=words[0],
+                min_addr=words[1],
+                max_addr=words[2],
+                output=out,
+                # The writer refuses a RELOC note on Linux < 6.12 (its PVH entry is not
+                # position independent, so dom0 would crash after a move); here only
+                # Xen's placement is watched, and QEMU is stopped before dom0 runs.
+                force=True,
+            )
+        return out
+    if key.startswith("nf-note:"):
+        _, type_, value, base = key.split(":", 3)
+        out = workdir / ("vmlinux-nf-" + key.replace(":", "_"))
+        if not out.exists():
+            from noteforge.writer import set_note
+
+            set_note(kernel_file(base, workdir), int(type_), value, output=out)
         return out
     if key == "cloud-6.12":
         src = SHARED_KERNELS / "vmlinuz-6.12.107+deb12-cloud-amd64"

@@ -11,6 +11,8 @@ range 0x1000000-0x4200000, 50 MiB, PHYS32_RELOC {0x200000, 0x1000000,
 0x3fffffff}, XENFEAT_dom0 set); "6.1" is bookworm's generic 6.1 vmlinux
 (0x1000000-0x4a00000, no PHYS32_RELOC); "-bz" the bzImage itself; "reloc:A:MIN:MAX"
 the 6.12 vmlinux with its PHYS32_RELOC words rewritten in place ('-' keeps);
+"nf-reloc:A:MIN:MAX:KEY" / "nf-note:TYPE:VALUE:KEY" KEY's file rewritten by
+noteforge.writer ('-' leaves a word out of the note);
 "cloud-6.12" the cloud vmlinux from ../shared/kernels (SUPPORTED_FEATURES
 0x8001, no XENFEAT_dom0); "features:8801:cloud-6.12" that one with bit 11 set.
 Holes are cut by GRUB's `cutmem START END` (MiB, END exclusive).
@@ -95,6 +97,30 @@ SCENARIOS: tuple[tuple[Scenario, XenResult], ...] = (
     (
         Scenario("reloc-align0-hole32", kernel="reloc:0:-:-", holes_mib=HOLE32),
         XenResult("failed", "no-load-address"),
+    ),
+    # --- the same kind of files written by noteforge's own writer (noteforge.writer)
+    (
+        # a later 4-byte note carrying only the alignment; Xen prints just that word
+        Scenario("writer-612-align4M-hole32", kernel="nf-reloc:400000:-:-:6.12", holes_mib=HOLE32),
+        XenResult("relocated", None, (0x1CC00000, 0x1FE00000), P512),
+    ),
+    (
+        # Linux 6.1 made relocatable (forced: its PVH entry is not position independent)
+        Scenario(
+            "writer-61bz-reloc-hole32",
+            kernel="nf-reloc:200000:1000000:3fffffff:6.1-bz",
+            holes_mib=HOLE32,
+        ),
+        XenResult("relocated", None, (0x1C600000, 0x20000000), P512),
+    ),
+    (
+        # an empty PHYS32_RELOC: "relocatable" with Xen's defaults (p_align, 0, 4 GiB)
+        Scenario("writer-61-reloc-empty-hole32", kernel="nf-reloc:-:-:-:6.1", holes_mib=HOLE32),
+        XenResult("relocated", None, (0x1C600000, 0x20000000), P512),
+    ),
+    (
+        Scenario("writer-cloud-dom0-bit", kernel="nf-note:17:0x8801:cloud-6.12"),
+        XenResult("in-place", None, K612, P512),
     ),
     # --- low RAM only 62/66 MiB (QEMU's max-ram-below-4g), the rest above 4 GiB
     (
