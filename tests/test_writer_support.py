@@ -187,3 +187,14 @@ def write(path: Path, data: bytes, mode: int = 0o644) -> Path:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def extracted(directory: Path, bzimage_name: str) -> Path:
+    """The vmlinux inside ../shared/kernels/<bzimage_name>, extracted once into
+    `directory` by noteforge's own extractor."""
+    from noteforge.image import extract_vmlinux
+
+    out = directory / (bzimage_name.replace("vmlinuz", "vmlinux"))
+    if not out.exists():
+        extract_vmlinux(KERNELS / bzimage_name, out)
+    return out
