@@ -11,6 +11,9 @@ page counts in EXPECTED_PAGES (orders x counts), the exact dom0 sizes.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from noteforge.dom0mem import (
@@ -20,7 +23,7 @@ from noteforge.dom0mem import (
     nr_pages_from_dom0_log_map,
     parse_dom0_mem,
 )
-from noteforge.e820 import clean_map, dom0_map, parse_map_text
+from noteforge.e820 import clean_map, dom0_map, parse_map_text, read_map
 from noteforge.memmap import E820Entry
 
 CMDLINE = (
@@ -263,13 +266,9 @@ def test_dom0_pages_from_the_verbose_map(name):
     assert nr_pages_from_dom0_log_map(h.dom0_log_map) == exact
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED_PAGES))
-def test_dom0_map_is_xens_bit_for_bit(name):
-    """pvh_setup_e820 reproduced: Xen's printed dom0 map, once the ACPI tables
-    it carved afterwards from the end of the last RAM entry below 4 GiB are
-    given back to that RAM entry."""
-    h = host(name)
-    printed = list(h.dom0_log_map)
+def fold_acpi_carve(printed) -> tuple[E820Entry, ...]:
+    """Xen's printed dom0 map with the ACPI tables it carved after counting
+    dom0's pages (hwdom_pvh_setup_acpi, pvh_steal_ram) given back to RAM."""
     folded: list[E820Entry] = []
     for e in printed:
         prev = folded[-1] if folded else None
@@ -277,8 +276,17 @@ def test_dom0_map_is_xens_bit_for_bit(name):
             folded[-1] = E820Entry(prev.start, e.end, 1)
             continue
         folded.append(e)
+    return tuple(folded)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_PAGES))
+def test_dom0_map_is_xens_bit_for_bit(name):
+    """pvh_setup_e820 reproduced: Xen's printed dom0 map, once the ACPI tables
+    it carved afterwards from the end of the last RAM entry below 4 GiB are
+    given back to that RAM entry."""
+    h = host(name)
     ours = dom0_map(clean_map(h).entries, EXPECTED_PAGES[name])
-    assert ours.entries == tuple(folded)
+    assert ours.entries == fold_acpi_carve(h.dom0_log_map)
     assert ours.nr_pages == EXPECTED_PAGES[name]
 
 
@@ -338,3 +346,30 @@ def test_large_boot_modules_make_the_default_fail():
     bad = compute_nr_pages(None, h.entries, estimate=XenEstimate(boot_modules=236 << 20))
     assert not ok.fails
     assert bad.fails and "boot modules" in bad.failure
+
+
+# --------------------------------------------------------------------- every kept serial log
+
+XENLOGS = sorted((Path(__file__).resolve().parent / "data" / "xenlogs").glob("*.log"))
+
+
+@pytest.mark.skipif(not XENLOGS, reason="tests/data/xenlogs holds no serial logs")
+@pytest.mark.parametrize("path", XENLOGS, ids=[p.stem for p in XENLOGS])
+def test_kept_serial_logs(path):
+    """Every serial log the real-Xen suite keeps: the reader takes Xen's own
+    map (even with dom0's Linux console mixed in), and where Xen printed dom0's
+    map, noteforge derives the same map for the same page count, and the size
+    computation agrees with Xen's."""
+    h = read_map(path)
+    assert h.map_name == "Xen-e820 RAM map" and h.xen_printed
+    assert clean_map(h).changes == ()
+    if h.dom0_log_map is None:
+        return
+    nr = nr_pages_from_dom0_log_map(h.dom0_log_map, h.entries)
+    assert nr == nr_pages_from_dom0_log_map(h.dom0_log_map)
+    assert dom0_map(clean_map(h).entries, nr).entries == fold_acpi_carve(h.dom0_log_map)
+    m = re.search(r"\bdom0_mem=(\S+)", h.xen_command_line or "")
+    size = compute_nr_pages(parse_dom0_mem(m.group(1)) if m else None, clean_map(h).entries)
+    assert size.low <= nr <= size.high
+    if size.exact:
+        assert size.nr_pages == nr
