@@ -34,6 +34,8 @@ from ..matrix import (
 # `--images a --images b` (shell globs expand to many words).
 _MULTI = ("--images", "--maps", "--dom0-mem", "--policy")
 _SHORT = {"-h", "-j", "-o"}
+# The terminal summary lists this many maps; the HTML report and the rows hold more.
+TEXT_MAX_MAPS = 30
 
 
 class VariadicCommand(typer.core.TyperCommand):
@@ -291,7 +293,8 @@ def render_summary(console: Console, s: Summary) -> None:
         t.add_column("map")
         t.add_column("does not load (reason)", style="red")
         t.add_column("relocated to")
-        for m, (fails, moves) in s.per_map.items():
+        listed = list(s.per_map.items())
+        for m, (fails, moves) in listed[:TEXT_MAX_MAPS]:
             bad = []
             if s.all_bad(fails):
                 bad.append(f"every image ({BAD_INPUT}: the map could not be used)")
@@ -305,12 +308,13 @@ def render_summary(console: Console, s: Summary) -> None:
                 moved.append(f"{names[s.images[i]]} -> {base:#x}{where}")
             t.add_row(os.path.basename(m) or m, "\n".join(bad), "\n".join(moved))
         console.print(t)
-        if s.per_map_truncated:
-            console.print(f"... and {s.per_map_truncated} more maps with a failure or a "
-                          "relocation (see the patterns below and the rows)")
+        more = s.per_map_truncated + max(0, len(listed) - TEXT_MAX_MAPS)
+        if more:
+            console.print(f"... and {more} more maps with a failure or a relocation (see the "
+                          "patterns below, --html and --out)")
     else:
         console.print("Every image loads in place on every map.")
-    if s.maps_failing > len(s.map_failures):
+    if s.maps_failing > min(len(s.map_failures), TEXT_MAX_MAPS):
         t = Table(title="Failure patterns (maps grouped by what fails on them)",
                   title_justify="left", title_style="bold")
         t.add_column("maps", justify="right")
