@@ -840,17 +840,18 @@ def _json_int(value, where: str) -> int:
 # Choosing among maps, and warnings
 
 
+def _is_xen_host(b: _Block) -> bool:
+    """A host map Xen printed after its clean-up ('Xen-e820 RAM map' & co)."""
+    return b.fmt.startswith("xen") and b.name is not None and b.name.endswith("RAM map") and (
+        not b.name.startswith("Initial")
+    )
+
+
 def _default_index(blocks: Sequence[_Block]) -> int:
     """The map Xen works from: its own cleaned host map if the log has one,
     else the firmware map a Linux kernel printed, else the first."""
-
-    def is_xen_host(b: _Block) -> bool:
-        return b.fmt.startswith("xen") and b.name is not None and b.name.endswith("RAM map") and (
-            not b.name.startswith("Initial")
-        )
-
     for rule in (
-        is_xen_host,
+        _is_xen_host,
         lambda b: b.fmt.startswith("xen") and b.name is not None and b.name.startswith("Initial"),
         lambda b: b.fmt.startswith("xen") and b.name is None,
         lambda b: b.name == "BIOS-e820",
@@ -921,7 +922,10 @@ def _finish(source: str, blocks: Sequence[_Block], which, extras: dict) -> HostM
             f"the SeaBIOS header announces {block.expected} items but {len(block.entries)} "
             "were read"
         )
-    if len(blocks) > 1:
+    xen_hosts = [b for b in blocks if _is_xen_host(b)]
+    if len(blocks) > 1 and (which is None) and not (_is_xen_host(block) and len(xen_hosts) == 1):
+        # Xen's own map beside its firmware, dom0 or dom0-kernel views is the
+        # obvious pick; anything else is a choice worth mentioning.
         warnings.append(f"the file holds {len(blocks)} maps ({_listing(names)}); using "
                         f"{index}: {names[index]} (choose another with --which)")
     warnings.extend(analyse_map(block.entries))

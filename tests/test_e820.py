@@ -607,3 +607,13 @@ def test_linux_log_with_several_maps_prefers_the_firmware_map():
     assert user.entries[2] == E820Entry(0x40000000, 0x40000000, 2)  # Linux's empty form
     assert any("line 9: empty entry at 0x40000000" in w for w in user.warnings)
     assert parse_map_text(text, "d", which="modified").entries[0] == E820Entry(0, 0x1000, 2)
+
+
+def test_several_maps_warning_only_when_the_pick_is_a_choice():
+    xen = XEN_NEW + "(XEN) Dom0 memory map:\n(XEN)  [0000000000000000, 000000000009efff] (usable)\n"
+    assert not any("the file holds" in w for w in parse_map_text(xen, "x").warnings)
+    two_boots = XEN_NEW + XEN_NEW
+    host = parse_map_text(two_boots, "x")
+    assert host.available_maps == ("Xen-e820 RAM map", "Xen-e820 RAM map #2")
+    assert any("the file holds 2 maps" in w for w in host.warnings)
+    assert parse_map_text(two_boots, "x", which="Xen-e820 RAM map #2").entries == XEN_ENTRIES

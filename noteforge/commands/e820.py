@@ -85,7 +85,7 @@ def _entry_table(title: str, entries: tuple[E820Entry, ...]):
     if len(shown) > MAX_ROWS:
         # A person reads the ends of a huge map; --json carries all of it.
         hidden = len(shown) - MAX_ROWS
-        shown = shown[: MAX_ROWS - 20] + [(-1, None)] + shown[-20:]
+        shown = [*shown[: MAX_ROWS - 20], (-1, None), *shown[-20:]]
     for i, e in shown:
         if e is None:
             table.add_row("...", f"{hidden} more", "entries", "(--json", "has all)")
@@ -133,9 +133,11 @@ def _render(host: HostMap, cleaned: CleanedMap, d0, size: Dom0Size, doc: dict) -
         dd = doc["dom0"]
         if dd["dom0_mem"] is not None:
             how = f"dom0_mem={dd['dom0_mem']}: {d0.nr_pages} pages ({_mib(d0.nr_pages)})"
-            if not size.exact and d0.requested_pages != d0.nr_pages:
-                how += (f", estimated (range {_mib(size.low)} to {_mib(size.high)}; "
-                        "see assumptions)")
+            if size.fails:
+                how += " as asked, but Xen would fail to build dom0 (see the warning)"
+            elif not size.exact:
+                how += (f", estimated: Xen's free memory decides (range {_mib(size.low)} to "
+                        f"{_mib(size.high)}; see the assumptions)")
         elif dd["from_log"]:
             how = (f"{d0.nr_pages} pages ({_mib(d0.nr_pages)}), counted exactly from the "
                    "log's 'Dom0 memory map'")
@@ -145,7 +147,7 @@ def _render(host: HostMap, cleaned: CleanedMap, d0, size: Dom0Size, doc: dict) -
                    f"{_mib(size.low)} to {_mib(size.high)})")
         console.print(f"[bold]Dom0's map[/] (pvh_setup_e820): {escape(how)}")
         console.print(_entry_table("", d0.entries))
-        if dd["dom0_mem"] is not None and not size.exact:
+        if dd["dom0_mem"] is not None and not size.exact and not size.fails:
             for a in size.assumptions:
                 console.print(f"  assumption: {escape(a)}", style="dim")
     console.print(render_map_bar(d0.entries if d0 is not None else cleaned.entries))
