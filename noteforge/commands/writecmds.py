@@ -146,8 +146,8 @@ def render(result, console=None) -> None:
     from ..units import hexsize
     from ..writer import describe_space
 
-    con = console or Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-    err = Console(stderr=True, highlight=False)
+    con = console or Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     plan = result.plan
     if result.converted:
         con.print(f"input is a {result.input_format}: the result is written as an ELF vmlinux "
