@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from noteforge.e820 import E820MAX, HostMap, clean_map, parse_map_text
 from noteforge.memmap import E820Entry
@@ -150,3 +154,29 @@ def test_accepts_a_hostmap_and_reports_nothing_for_a_clean_firmware_map():
     assert cleaned.to_dict()["entries"][1] == {
         "start": 0x100000, "end": 0x80000000, "type": 1, "type_name": "usable"
     }
+
+
+# --------------------------------------------------------------------- against a brute-force oracle
+
+_entry = st.builds(
+    lambda s, n, t: E820Entry(s * K, (s + n) * K, t),
+    st.integers(0, 40), st.integers(0, 12), st.sampled_from([0, 1, 1, 1, 2, 3, 4, 5, 20]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_entry, min_size=2, max_size=14))
+def test_sanitize_matches_a_per_page_oracle(entries):
+    """At every page the clean map holds the highest type of the entries that
+    cover it (type 0 covers nothing); the result is sorted, disjoint, and no two
+    touching entries share a type."""
+    cleaned = clean_map(entries, bare_metal=False).entries
+    for a, b in itertools.pairwise(cleaned):
+        assert a.end <= b.start
+        assert not (a.end == b.start and a.type == b.type)
+    assert all(e.size > 0 and e.type > 0 for e in cleaned)
+    for page in range(0, 53):
+        addr = page * K
+        want = max((e.type for e in entries if e.start <= addr < e.end), default=0)
+        got = [e.type for e in cleaned if e.start <= addr < e.end]
+        assert got == ([want] if want else [])
