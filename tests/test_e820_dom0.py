@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from noteforge.e820 import clean_map, dom0_map, parse_map_text, ram_pages
 from noteforge.errors import MapError
@@ -119,3 +121,35 @@ def test_accepts_a_cleaned_map_and_to_dict():
                                  "type_name": "usable"}
     assert doc["entries"][2]["type_name"] == "unusable"
     assert doc["all_ram"] is False
+
+
+# --------------------------------------------------------------------- invariants
+@st.composite
+def clean_maps(draw):
+    """Sorted, disjoint maps with unaligned edges, as a cleaned map can be."""
+    entries, at = [], 0
+    for _ in range(draw(st.integers(1, 10))):
+        at += draw(st.integers(0, 3 * PAGE))
+        size = draw(st.integers(1, 6 * PAGE))
+        entries.append(E820Entry(at, at + size, draw(st.sampled_from([1, 1, 2, 3]))))
+        at += size
+    return tuple(entries)
+
+
+@settings(max_examples=300, deadline=None)
+@given(clean_maps(), st.integers(0, 40))
+def test_dom0_map_invariants(host, nr):
+    d = dom0_map(host, nr)
+    assert d.nr_pages == min(nr, ram_pages(host))
+    ram = [e for e in d.entries if e.is_ram]
+    assert all(e.start % PAGE == 0 and e.end % PAGE == 0 for e in ram)
+    assert sum(e.size for e in ram) == d.nr_pages * PAGE
+    # Non-RAM entries are copied untouched and in order; RAM only shrinks or turns unusable.
+    assert [e for e in d.entries if e.type not in (1, 5)] == [e for e in host if not e.is_ram]
+    for e in d.entries:
+        if e.type in (1, 5):
+            assert any(h.is_ram and h.start <= e.start and e.end <= h.end for h in host)
+    # Dom0's RAM is the lowest RAM there is: nothing usable above unusable.
+    first_unusable = min((e.start for e in d.entries if e.type == 5), default=None)
+    if first_unusable is not None:
+        assert all(e.end <= first_unusable for e in ram)
