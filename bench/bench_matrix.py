@@ -109,7 +109,7 @@ def child(args) -> int:
         "cpu_seconds": cpu,
         "rows_per_s": summary.rows / elapsed, "rss_main_mib": me, "rss_start_mib": base_me,
         "rss_worker_mib": kids, "loads": loads, "maps_failing": summary.maps_failing,
-        "bytes": size, "jobs": args.jobs,
+        "bytes": size, "jobs": args.jobs, "loadavg_1min": os.getloadavg()[0],
     }))
     return 0
 
@@ -159,7 +159,8 @@ def main(argv=None) -> int:
                       f"peak RSS main {res['rss_main_mib']:.0f} MiB "
                       f"(at start {res['rss_start_mib']:.0f}), workers "
                       f"{res['rss_worker_mib']:.0f} MiB"
-                      + (f", {res['bytes'] / 1e6:.0f} MB JSONL" if res["bytes"] else ""))
+                      + (f", {res['bytes'] / 1e6:.0f} MB JSONL" if res["bytes"] else "")
+                      + f" [load {res['loadavg_1min']:.1f}]")
     finally:
         os.unlink(infos_path)
     print(json.dumps({"images_seconds": t_images, "images": [os.path.basename(p) for p in images],

@@ -247,6 +247,19 @@ def test_cli_csv_and_json_summary(tmp_path):
     assert {r[ROW_KEYS.index("base")] for r in table[1:]} == {"0x1000000", "0x3ce00000"}
 
 
+def test_cli_rows_on_stdout_summary_on_stderr():
+    res = _cli(["--images", SHIM, K612, "--maps", FRAMEWORK, OVMF, "--out", "-", "-j", "1"])
+    assert res.exit_code == 1
+    rows = [json.loads(x) for x in res.stdout.splitlines()]
+    assert [(Path(r["image"]).name, Path(r["map"]).name, r["reason"]) for r in rows] == [
+        ("xen-shim-4.20", "framework-laptop-tgl-insyde.dmesg", None),
+        ("vmlinuz-6.12.107+deb12-cloud-amd64", "framework-laptop-tgl-insyde.dmesg", None),
+        ("xen-shim-4.20", "qemu-ovmf-q35-fedora-guest.dmesg", "not-relocatable"),
+        ("vmlinuz-6.12.107+deb12-cloud-amd64", "qemu-ovmf-q35-fedora-guest.dmesg", None),
+    ]
+    assert "= 4 placements; 3 load (1 relocated), 1 do not; 1 of 2 maps fail" in res.stderr
+
+
 def test_cli_usage_errors(tmp_path):
     res = _cli(["--images", K612, "--maps", FRAMEWORK, "--out", str(tmp_path / "x.txt")])
     assert isinstance(res.exception, UsageError)

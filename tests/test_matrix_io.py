@@ -303,3 +303,21 @@ def test_variadic_options_are_spread():
         "--dom0-mem", "-512M", "--dom0-mem", "1G", "-j", "2", "--html", "x.html"]
     # --opt=value takes one value; a later word is not its value
     assert spread_multi(["--policy=xen", "--maps", "m"]) == ["--policy=xen", "--maps", "m"]
+
+
+@pytest.mark.skipif(not (ROOT.parent / "shared" / "e820").is_dir(), reason="../shared absent")
+def test_generated_maps_read_back_exactly(tmp_path):
+    """Every real map is a generator source, and what the generator writes
+    reads back (noteforge.e820.read_map) as exactly the perturbed entries."""
+    from noteforge.e820 import read_map
+
+    g = _gen_maps()
+    sources = g.load_sources(ROOT.parent / "shared" / "e820")
+    assert len(sources) == 16
+    rng = random.Random(3)
+    for k in range(60):
+        slug, base = sources[k % len(sources)]
+        entries, _ops = g.perturb(base, rng)
+        path = tmp_path / f"{k}-{slug}.dmesg"
+        path.write_text("# source: test\n" + g.format_linux(entries))
+        assert list(read_map(path).entries) == entries, slug

@@ -180,8 +180,10 @@ def run_matrix(
         err.print(f"noteforge: warning: {n}")
 
     # Rows go to stdout with `--out -`, so the summary moves to stderr then.
-    report = Console(stderr=True, highlight=False) if out == "-" else Console(
-        highlight=False, width=None if sys.stdout.isatty() else 140)
+    if out == "-":
+        report = Console(stderr=True, highlight=False, width=None if tty else 140)
+    else:
+        report = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 
     progress = None
     if tty:
