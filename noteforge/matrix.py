@@ -88,6 +88,8 @@ def expand_paths(
                         out.setdefault(f, None)
                 elif not _skipped(os.path.basename(m), images):
                     out.setdefault(m, None)
+        elif os.path.isdir(spec) and not images and _is_memmap_dir(spec):
+            out.setdefault(spec, None)  # read_map reads a /sys/firmware/memmap dump whole
         elif os.path.isdir(spec):
             files = _dir_files(spec, images)
             if not files and warn:
@@ -97,6 +99,11 @@ def expand_paths(
         else:
             out.setdefault(spec, None)
     return list(out)
+
+
+def _is_memmap_dir(folder: str) -> bool:
+    """A copy of /sys/firmware/memmap: numbered folders holding start/end/type."""
+    return os.path.isfile(os.path.join(folder, "0", "start"))
 
 
 def _skipped(name: str, images: bool) -> bool:

@@ -69,6 +69,15 @@ def test_expand_paths_files_dirs_globs(tmp_path):
     assert warned == [f"{tmp_path / 'none*'}: matches no file"]
 
 
+def test_expand_paths_takes_a_sysfs_memmap_dump_whole(tmp_path):
+    dump = tmp_path / "memmap"
+    for n in range(3):
+        (dump / str(n)).mkdir(parents=True)
+        for f in ("start", "end", "type"):
+            (dump / str(n) / f).write_text("0x0\n")
+    assert expand_paths([str(dump)]) == [str(dump)]
+
+
 def test_expand_paths_skips_boot_companions_for_images(tmp_path):
     for name in ("vmlinuz-6.1", "config-6.1", "System.map-6.1", "initrd.img-6.1"):
         (tmp_path / name).write_text("x")
