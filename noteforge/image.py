@@ -61,17 +61,38 @@ class FileSource:
     """An ELF stored as-is in a file, possibly at an offset (the uncompressed
     payload of a bzImage). Reads with pread: nothing but what is asked for."""
 
+    _BLOCK = 1 << 16
+
     def __init__(self, path: str, base: int, size: int, name: str):
         self.path = path
         self.base = base
         self.size = size
         self.name = name
         self._fd = os.open(path, os.O_RDONLY)
+        # Small reads (note headers, names, strings) come in runs over the same
+        # few KiB: serve them from a couple of cached 64 KiB blocks.
+        self._blocks: dict[int, bytes] = {}
+
+    def _block(self, index: int) -> bytes:
+        block = self._blocks.get(index)
+        if block is None:
+            if len(self._blocks) >= 8:
+                self._blocks.pop(next(iter(self._blocks)))
+            start = index * self._BLOCK
+            block = os.pread(self._fd, min(self._BLOCK, self.size - start), self.base + start)
+            self._blocks[index] = block
+        return block
 
     def read(self, offset: int, length: int, what: str) -> bytes:
         if offset < 0 or length < 0 or offset + length > self.size:
             raise ImageError(past_end(self, offset, length, what))
-        data = os.pread(self._fd, length, self.base + offset)
+        first, last = offset // self._BLOCK, (offset + length - 1) // self._BLOCK
+        if length and last - first <= 1:
+            data = b"".join(self._block(i) for i in range(first, last + 1))
+            skip = offset - first * self._BLOCK
+            data = data[skip : skip + length]
+        else:
+            data = os.pread(self._fd, length, self.base + offset)
         if len(data) != length:  # the file shrank under us
             raise ImageError(past_end(self, offset, length, what))
         return data

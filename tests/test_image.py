@@ -469,3 +469,44 @@ def test_readnotes_on_the_gzip_bzimage_it_can_read(tmp_path):
                         + xen_note(10, "!writable_page_tables|dom0"))
     path = write(tmp_path, "bz", synth.build_bzimage(synth.compress(elf, "gzip")))
     _agrees_with_readnotes(xenref, path, open_image(path))
+
+
+# --- hostile bytes: a NoteforgeError or a report, never anything else ---------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from noteforge.errors import NoteforgeError  # noqa: E402
+
+_SEEDS = [
+    synth.pvh_elf(NOTES + xen_note(10, "!writable_page_tables|dom0") + xen_note(17, 0x801),
+                  notes_in="both", section_notes=xen_note(19, b"\x00\x10\x00\x00")),
+    synth.pvh_elf(NOTES, elf_class=32),
+    synth.build_bzimage(synth.compress(synth.pvh_elf(NOTES), "gzip")),
+    synth.build_bzimage(synth.compress(synth.pvh_elf(NOTES), "lz4")),
+]
+
+
+@st.composite
+def mutated(draw):
+    data = bytearray(draw(st.sampled_from(_SEEDS)))
+    for _ in range(draw(st.integers(1, 8))):
+        where = draw(st.integers(0, min(len(data), 0x1400) - 1))
+        data[where] = draw(st.integers(0, 255))
+    if draw(st.booleans()):
+        data = data[: draw(st.integers(0, len(data)))]
+    return bytes(data)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(data=mutated())
+def test_mutated_images_give_a_report_or_a_noteforge_error(tmp_path, data):
+    path = tmp_path / "fuzz"
+    path.write_bytes(data)
+    try:
+        image = open_image(path, max_decompressed=1 << 24)
+    except NoteforgeError as err:
+        assert "\n" not in str(err) and str(path) in str(err)
+        return
+    json.dumps(image.to_dict())
