@@ -389,6 +389,34 @@ def test_extract_real_bzimages(tmp_path, name, size, tool):
     assert [n.to_dict() for n in plain.notes] == [n.to_dict() for n in packed.notes]
     assert plain.load == packed.load and plain.segments == packed.segments
     _agrees_with_readelf(out, plain)
+    try:
+        import xenref
+    except ImportError:  # pragma: no cover - tests/xenref ships with the repo
+        return
+    if xenref.available():
+        _agrees_with_readnotes(xenref, out, plain)
+
+
+CACHE = Path(os.environ.get("NOTEFORGE_CACHE", Path.home() / ".cache" / "noteforge")) / "kernels"
+
+
+@pytest.mark.debian
+@pytest.mark.parametrize("name,compression,pend,reloc", [
+    # PROVENANCE.md: "The generic 6.1 kernel's load range is 0x1000000 - 0x4a00000".
+    ("vmlinuz-6.1.0-56-amd64", "xz", 0x4A00000, False),
+    ("vmlinuz-6.12.118+deb13-amd64", "zstd", 0x4200000, True),
+])
+def test_debian_generic_dom0_kernels(name, compression, pend, reloc):
+    path = CACHE / name
+    if not path.is_file():
+        pytest.skip(f"{path} not fetched (scripts/fetch-debian)")
+    image = open_image(path)
+    assert (image.compression, image.load.pstart, image.load.pend) == (compression, 0x1000000,
+                                                                       pend)
+    assert image.decompressed_bytes < image.elf_size
+    e = image.effective
+    assert e.pvh and e.relocatable is reloc and e.dom0_capable is True
+    assert not any(w.startswith("dom0 not supported") for w in image.warnings)
 
 
 # --- cross-checks: readelf and Xen's readnotes --------------------------------------------------
