@@ -76,6 +76,7 @@ from .elflayout import (
     PT_NOTE,
     PT_PHDR,
     SHF_ALLOC,
+    SHN_LORESERVE,
     SHT_NOTE,
     SHT_STRTAB,
     ElfLayout,
@@ -377,6 +378,8 @@ def identify_kernel(buf, layout: ElfLayout, xen_notes: list[RawNote],
     version = version_hint
     if version is None:
         version = _find_banner(buf, layout)
+    if version:
+        version = version.split()[0]  # the bzImage header string goes on with the builder
     if guest_os and guest_os.lower() == "freebsd":
         return KernelIdentity("freebsd", None, "FreeBSD", False,
                               "FreeBSD's PVH entry (xen-locore.S) uses absolute addresses")
@@ -685,6 +688,11 @@ def plan_change(buf, change: NoteChange, *, path: str = "image", force: bool = F
     Raises WriteError when the change is refused (safety rule, no safe
     layout, nothing to remove)."""
     layout = ElfLayout.parse(buf, path)
+    if layout.endian != "<":
+        # Xen reads PVH notes only from x86 images; the values are encoded
+        # little-endian (libelf reads them in the ELF's byte order).
+        raise WriteError(f"{path}: a big-endian ELF: Xen's PVH notes are for x86 images only; "
+                         "refusing to write")
     areas = layout.note_areas(buf)
     read = xen_read_areas(areas)
     visible = [n for a in read for n in a.notes if n.is_xen]
@@ -809,6 +817,8 @@ def _plan_new_segment(buf, layout: ElfLayout, areas, read, visible, change, new_
     ps, pe = layout.phdr_table
     if hdr.e_phnum == 0:
         return "the image has no program header table"
+    if hdr.e_phnum + 1 >= 0xFFFF or len(layout.shdrs) + 2 >= SHN_LORESERVE:
+        return "the program or section header count would reach the ELF extended-numbering limit"
     slot = (pe, pe + hdr.e_phentsize)
     if slot[1] > layout.file_size:
         return "the program header table ends at the end of the file"
@@ -869,7 +879,7 @@ def _plan_retarget(buf, layout: ElfLayout, areas, read, visible, change, new_not
                 if s.type == SHT_NOTE and s.offset == target.start and s.file_end == target.end]
     sh_loaded = layout.shdr_table is not None and layout.is_loaded(*layout.shdr_table)
     ehdr_loaded = layout.is_loaded(0, EHDR_SIZE[c])
-    add_section = not covering and not ehdr_loaded
+    add_section = not covering and not ehdr_loaded and len(layout.shdrs) + 2 < SHN_LORESERVE
     space, blob, info = _layout_blob(buf, layout, notes, add_section,
                                      layout.phdr_table[1])
     patches = _blob_patches(buf, layout, space, blob,
@@ -1076,11 +1086,15 @@ def prove(src_buf, out_buf, out_path: str | os.PathLike, plan: WritePlan, *,
           if not tail_diffs else f"changed at {tail_diffs[0][0]:#x}")
 
     ol, nl = old_image.load, new_image.load
-    same_load = (ol.pstart, ol.pend, ol.palign) == (nl.pstart, nl.pend, nl.palign)
-    check("load range", same_load,
-          f"pstart {nl.pstart:#x}, pend {nl.pend:#x}, palign {nl.palign:#x}"
-          if same_load else f"was {ol.pstart:#x}-{ol.pend:#x}/{ol.palign:#x}, now "
-          f"{nl.pstart:#x}-{nl.pend:#x}/{nl.palign:#x}")
+
+    def rng(x) -> tuple:
+        # dest_size covers a BSD symbol table Xen loads after the kernel.
+        return (x.pstart, x.pend, x.palign, x.dest_base, x.dest_size) if x else None
+
+    same_load = rng(ol) == rng(nl)
+    check("load range", same_load and nl is not None,
+          f"pstart {nl.pstart:#x}, pend {nl.pend:#x}, palign {nl.palign:#x}, dest_size "
+          f"{nl.dest_size:#x}" if same_load and nl else f"was {rng(ol)}, now {rng(nl)}")
 
     oe, ne = old_image.effective, new_image.effective
     if plan.change.type == TYPE_PHYS32_ENTRY:
@@ -1157,6 +1171,9 @@ def write_note_change(image: str | os.PathLike, change: NoteChange, *,
             "inside the bzImage would break the bzImage's own decompressor), so it cannot "
             "replace the input; use -o OUTPUT")
     target = Path(os.path.realpath(src if in_place else output))
+    if converted and not dry_run and target == Path(os.path.realpath(src)):
+        raise UsageError(f"{src} is a {original.format}: writing the ELF result over it would "
+                         "replace the bzImage; choose another output")
     mode = file_mode(src)
     with tempfile.TemporaryDirectory(prefix="noteforge-") as tmp:
         elf_path = src

@@ -446,6 +446,7 @@ def test_bzimage_input_is_written_as_an_elf(tmp_path):
     r = writer.set_reloc(src, align=0x400000, min_addr=0x1000000, max_addr=0x3FFFFFFF,
                          output=out)
     assert r.converted and r.input_format == "bzimage"
+    assert r.plan.kernel.label == "Linux 6.12.0-synthetic"  # from the bzImage header
     img = open_image(out)
     assert img.format == "elf64"
     assert img.effective.phys32_reloc.align == 0x400000
@@ -453,7 +454,17 @@ def test_bzimage_input_is_written_as_an_elf(tmp_path):
     before = sha256(src)
     with pytest.raises(UsageError, match="cannot replace the input"):
         writer.set_reloc(src, align=0x400000, in_place=True)
+    with pytest.raises(UsageError, match="would replace the bzImage"):
+        writer.set_reloc(src, align=0x400000, output=src)
     assert sha256(src) == before
+
+
+def test_big_endian_images_are_refused(tmp_path):
+    spec = ElfSpec(big_endian=True, segments=[Segment(PT_LOAD, 0x1000, 0, 0, filesz=16,
+                                                      data=bytes(16))])
+    src = write(tmp_path / "be", build_elf(spec))
+    with pytest.raises(WriteError, match="big-endian"):
+        writer.set_reloc(src, align=0x200000, output=tmp_path / "out", force=True)
 
 
 # --- the proof ---------------------------------------------------------------------
@@ -512,3 +523,18 @@ def test_elf_without_section_headers_gets_a_table(tmp_path):
     assert r.proof.ok and r.plan.method == writer.METHOD_NEW_SEGMENT
     names = [s.name for s in open_image(tmp_path / "out").sections]
     assert names == ["", ".note.noteforge", ".shstrtab"]
+
+
+SAMPLES = sorted((Path(__file__).resolve().parents[1] / "samples").glob("synthetic-*"))
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=[p.name for p in SAMPLES])
+def test_every_bundled_sample_can_be_given_and_lose_a_reloc_note(tmp_path, sample):
+    a, b = tmp_path / "a", tmp_path / "b"
+    r = writer.set_reloc(sample, align=0x400000, output=a, force=True)
+    assert r.proof.ok
+    assert open_image(a).effective.phys32_reloc.align == 0x400000
+    assert open_image(a).load == open_image(sample).load or r.converted
+    r = writer.remove_note(a, 19, output=b)
+    assert r.proof.ok and r.plan.method == writer.METHOD_NEUTRALISE
+    assert not open_image(b).effective.relocatable
