@@ -23,8 +23,9 @@ Methods, least invasive first (WritePlan.method):
     sections, since Xen falls back to sections when no segment holds a Xen
     note) gets the owner name "nfx" and the type 0x6e66NNNN (NNNN = old
     type), in place. Xen only reads notes named "Xen" (elf_xen_parse_notes);
-    QEMU and linux-loader match PHYS32_ENTRY by type, so the type changes too.
-    Nothing moves, no size changes, and the old value stays readable by eye.
+    QEMU finds PHYS32_ENTRY by type alone (include/hw/elf_ops.h
+    get_elf_note_type), so the type changes too (rust-vmm linux-loader checks
+    both). Nothing moves, no size changes, the old value stays readable by eye.
 ``new-note-segment``
     The note is new, or its size changes (e.g. PHYS32_RELOC 3 words -> 1):
     old copies are neutralised, and a new PT_NOTE program header is written
