@@ -109,3 +109,24 @@ def test_on_debian_612_the_relocation_data_moves(tmp_path):
     assert loads(out) == loads(src)
     assert new_data[tail_at:tail_at + len(tail)] != tail  # no longer where it was
     assert new_data.endswith(tail)  # kept, but moved
+
+
+def test_add_segment_moves_the_program_headers_into_a_new_pt_load(tmp_path):
+    from test_writer_support import linux_612_like
+
+    src = write(tmp_path / "vmlinux", linux_612_like())
+    b = lief.ELF.parse(str(src))
+    seg = lief.ELF.Segment()
+    seg.type = lief.ELF.Segment.TYPE.NOTE
+    seg.alignment = 4
+    seg.content = list(struct.pack("<III", 4, 4, 19) + b"Xen\0" + struct.pack("<I", 0x400000))
+    b.add(seg)
+    b.write(str(tmp_path / "out"))
+    old = ElfLayout.parse(src.read_bytes())
+    new = ElfLayout.parse((tmp_path / "out").read_bytes())
+    assert new.header.e_phoff != old.header.e_phoff
+    assert len(new.loads) == len(old.loads) + 1
+    # The PT_LOAD carrying the moved table has p_paddr = p_vaddr, so Xen's
+    # pend (by p_paddr) lands near 2^64 and the kernel cannot be placed.
+    assert open_image(tmp_path / "out").load.pend > 0xFFFFFFFF00000000
+    assert open_image(src).load.pend == 0x1203000
