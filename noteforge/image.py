@@ -627,7 +627,7 @@ def _note_warnings(walk: NoteWalk, params: XenParams, load: LoadRange | None) ->
         out.append(
             f"dom0 not supported: SUPPORTED_FEATURES ({params.supported_features:#x}) lacks "
             "XENFEAT_dom0 (bit 11); Xen refuses it as dom0 (\"Kernel does not support Dom0 "
-            "operation\"; PV always, PVH from Xen 4.22)"
+            "operation\"; PV dom0 always, PVH dom0 from Xen 4.22 and builds that backport it)"
         )
     if params.broken:
         out.append(f"Xen refuses this kernel: {params.broken}")
