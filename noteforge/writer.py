@@ -1178,16 +1178,20 @@ def write_note_change(image: str | os.PathLike, change: NoteChange, *,
     mode = file_mode(src)
     with tempfile.TemporaryDirectory(prefix="noteforge-") as tmp:
         elf_path = src
+        elf_image = original
         if converted:
             elf_path = Path(tmp) / "vmlinux"
             extract_vmlinux(str(src), str(elf_path))
+            elf_image = open_image(str(elf_path))
         fd = os.open(elf_path, os.O_RDONLY | os.O_CLOEXEC)
+        if converted:
+            # Held open from here on: a killed run leaves no extracted copy behind.
+            os.unlink(elf_path)
         try:
             size = os.fstat(fd).st_size
             if size == 0:
                 raise ImageError(f"{src}: empty file")
             with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
-                elf_image = original if not converted else open_image(str(elf_path))
                 plan = plan_change(buf, change, path=str(src), force=force,
                                    kernel_version=original.kernel_version)
                 if dry_run:
