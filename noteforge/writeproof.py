@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from .elflayout import PT_LOAD, ElfLayout
 from .errors import NoteforgeError
 from .notes import apply_all
-from .writeplan import ELF_FORMATS, TYPE_PHYS32_ENTRY, TYPE_PHYS32_RELOC, WritePlan, acc_summary
+from .writeplan import (
+    ELF_FORMATS,
+    TYPE_PHYS32_ENTRY,
+    TYPE_PHYS32_RELOC,
+    WritePlan,
+    acc_summary,
+    expected_view,
+)
 
 # --- the proof --------------------------------------------------------------
 
@@ -172,12 +179,17 @@ def prove(src_buf, out_buf, out_path: str | os.PathLike, plan: WritePlan, *,
               f"{_hex(ne.phys32_entry)} (PVH: {'yes' if ne.pvh else 'no'}), as before" if ok
               else f"was {_hex(oe.phys32_entry)}, now {_hex(ne.phys32_entry)}")
 
+    # Expected values twice: from the plan (the writer's own note walk) and
+    # from the reader's view of the input; both must match the output.
     got = acc_summary(apply_all([n for n in new_image.notes if n.is_xen]))
-    ok = got == plan.expected
-    diff = sorted(k for k in got if got[k] != plan.expected.get(k))
+    from_reader = expected_view([n for n in old_image.notes if n.is_xen], plan.change,
+                                "<", new_image.elf_class)
+    ok = got == plan.expected == from_reader
+    diff = sorted(k for k in got if got[k] != plan.expected.get(k)
+                  or got[k] != from_reader.get(k))
     check("effective notes", ok,
           "Xen's folded note values are the old ones plus the requested change" if ok
-          else "differ in " + ", ".join(diff))
+          else "differ in " + ", ".join(diff or ["the expected values"]))
     if plan.change.type == TYPE_PHYS32_RELOC:
         want = plan.change.op == "set"
         check("relocatable", ne.relocatable == want,

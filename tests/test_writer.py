@@ -538,3 +538,15 @@ def test_every_bundled_sample_can_be_given_and_lose_a_reloc_note(tmp_path, sampl
     r = writer.remove_note(a, 19, output=b)
     assert r.proof.ok and r.plan.method == writer.METHOD_NEUTRALISE
     assert not open_image(b).effective.relocatable
+
+
+def test_reloc_without_words_means_relocatable_with_xen_defaults(tmp_path):
+    src = write(tmp_path / "vmlinux", linux_612_like())
+    r = writer.set_reloc(src, output=tmp_path / "out")
+    assert r.plan.method == writer.METHOD_NEW_SEGMENT
+    assert r.plan.change.text == "no words (defaults)"
+    eff = open_image(tmp_path / "out").effective
+    assert eff.relocatable
+    assert eff.phys32_reloc.to_dict() == {"align": None, "min": None, "max": None}
+    (n,) = xen_notes(tmp_path / "out", 19)
+    assert n.descsz == 0
