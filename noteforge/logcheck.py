@@ -54,11 +54,14 @@ def compare_with_log(verdict: Verdict, log: XenBootLog) -> LogCheck:
         rows.append(Comparison("ELF load range", _range(log.elf_memory), _range(mine),
                                log.elf_memory == mine))
     if log.phys32_reloc is not None and p.align is not None:
-        xen = f"align {log.phys32_reloc.align:#x} min {log.phys32_reloc.min:#x} " \
-              f"max {log.phys32_reloc.max:#x}" if None not in (
-                  log.phys32_reloc.align, log.phys32_reloc.min, log.phys32_reloc.max) else "-"
-        mine_text = f"align {p.align:#x} min {p.min:#x} max {p.max:#x}"
-        rows.append(Comparison("PHYS32_RELOC", xen, mine_text, xen == mine_text))
+        # Xen prints only the words the note carries (a 4-byte note shows
+        # just "align"), so compare those words with the values the search used.
+        printed = [(name, getattr(log.phys32_reloc, name)) for name in ("align", "min", "max")]
+        printed = [(name, value) for name, value in printed if value is not None]
+        if printed:
+            xen = " ".join(f"{name} {value:#x}" for name, value in printed)
+            mine_text = " ".join(f"{name} {getattr(p, name):#x}" for name, _ in printed)
+            rows.append(Comparison("PHYS32_RELOC", xen, mine_text, xen == mine_text))
 
     if log.loads is None:
         notes.append("the log ends before Xen placed dom0's kernel: nothing to compare")

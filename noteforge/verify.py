@@ -9,17 +9,17 @@ Pure: no printing, no file I/O beyond what the caller already opened.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from .advice import Suggestion, suggest
-from .dom0mem import Dom0Size, compute_nr_pages
+from .dom0mem import Dom0Size, XenEstimate, compute_nr_pages, nr_pages_from_dom0_log_map
 from .e820 import Dom0Map, HostMap, clean_map, dom0_map
 from .errors import UsageError
 from .image import KernelImage
 from .memmap import PAGE_SIZE, U32_MAX, E820Entry
 from .placement import KernelParams, Placement, place
 from .units import human_size, parse_u32
-from .xenlog import XenBootLog
 
 ALIGN_SOURCES = ("note", "p_align", "p_offset", "bzimage")
 
@@ -138,36 +138,44 @@ def verify(
     cmdline: str = "",
     initrd_size: int | None = None,
     xen_version: str | None = None,
-    xen_log: XenBootLog | None = None,
+    estimate: XenEstimate | None = None,
     advise: bool = True,
 ) -> Verdict:
     """Would `image` load as a PVH dom0 on `host`, and where.
 
     dom0_mem: Xen's syntax ("512M", "max:2G", "-1G,max:4G"...), "all" for all
-    RAM, or None for Xen's default rule (an estimate; see noteforge.dom0mem).
-    xen_log: the same boot's log, for the exact dom0 size Xen printed and the
-    Xen version."""
-    cleaned = clean_map(host.entries)
+    RAM, or None for what the map's own Xen log says (its Dom0 memory map with
+    dom0=pvh,verbose, else its dom0_mem=) or else Xen's default rule, which
+    can only be estimated (noteforge.dom0mem)."""
+    # A map Xen printed is already clean; clean_map knows from the HostMap.
+    cleaned = clean_map(host)
     warnings: list[str] = []
-    if xen_log is not None and dom0_mem is None and xen_log.dom0_mem:
-        dom0_mem = xen_log.dom0_mem
+    # Unless the user says otherwise, the dom0 map Xen printed in the same log
+    # gives dom0's exact page count.
+    from_log = dom0_mem is None and host.dom0_log_map is not None
+    if dom0_mem is None and host.xen_command_line:
+        dom0_mem = _last_dom0_mem(host.xen_command_line)
+    if estimate is None:
+        # Xen counts the boot modules (kernel file, initrd) as used memory when
+        # it sizes dom0 (dom0_compute_nr_pages), so they matter near the limit.
+        modules = _file_size(image.path) + (initrd_size or 0)
+        estimate = XenEstimate(boot_modules=modules)
 
     size: Dom0Size | None = None
     nr_pages: int | None = None
     message: str | None = None
-    exact = xen_log.dom0_nr_pages(cleaned.entries) if xen_log is not None else None
-    if exact is not None:
-        nr_pages = exact
-        dom0_source = f"the Dom0 memory map Xen printed ({exact} pages)"
+    if from_log:
+        nr_pages = nr_pages_from_dom0_log_map(host.dom0_log_map, host.entries)
+        dom0_source = f"the Dom0 memory map Xen printed: {_pages(nr_pages)}"
     elif dom0_mem is not None and dom0_mem.strip().lower() == "all":
         dom0_source = "all RAM (--dom0-mem all)"
     else:
-        size = compute_nr_pages(dom0_mem, cleaned.entries)
+        size = compute_nr_pages(dom0_mem, cleaned.entries, estimate=estimate)
         nr_pages = size.nr_pages
         if dom0_mem is None:
             dom0_source = (
-                f"Xen's default rule, estimated: {_pages(size.nr_pages)} "
-                f"(plausible {_pages(size.low)} to {_pages(size.high)})"
+                f"Xen's default rule, estimated: {_pages(size.nr_pages)}, plausibly "
+                f"{_pages(size.low)} to {_pages(size.high)}"
             )
         else:
             dom0_source = f"dom0_mem={dom0_mem}: {_pages(size.nr_pages)}"
@@ -186,8 +194,8 @@ def verify(
     if image.effective.broken:
         warnings.append(f"Xen's note parse fails: {image.effective.broken}")
     dom0_capable = image.effective.dom0_capable is not False
-    if xen_version is None and xen_log is not None:
-        xen_version = _log_version(xen_log)
+    if xen_version is None and host.xen_version:
+        xen_version = _log_version(host.xen_version)
     loads, reason = placement.loads, placement.reason
     if not dom0_capable:
         refuses = xen_version is not None and _checks_dom0(xen_version)
@@ -201,7 +209,7 @@ def verify(
             loads, reason = False, "not-dom0-capable"
             message = "Kernel does not support Dom0 operation"
     if size is not None and size.fails and reason != "not-dom0-capable":
-        # pvh_populate_p2m panics before the kernel is placed.
+        # Xen panics while populating dom0's memory, before the kernel is placed.
         loads, reason, message = False, "dom0-alloc-failed", size.failure
     warnings.extend(placement.warnings)
     warnings.extend(d0.warnings)
@@ -227,6 +235,23 @@ def verify(
     )
 
 
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _last_dom0_mem(command_line: str) -> str | None:
+    """The value of the last dom0_mem= on Xen's command line (Xen's own
+    parser takes the last occurrence)."""
+    found = None
+    for word in command_line.split():
+        if word.startswith("dom0_mem="):
+            found = word[len("dom0_mem="):]
+    return found
+
+
 def _pages(nr_pages: int) -> str:
     return f"{nr_pages} pages ({human_size(nr_pages * PAGE_SIZE)})"
 
@@ -250,10 +275,12 @@ def _range_sensitivity(params, host_entries, policy, opts, size: Dom0Size, at: P
         changed) + " (give --dom0-mem, or a Xen log with dom0=pvh,verbose, to be exact)"]
 
 
-def _log_version(log: XenBootLog) -> str | None:
-    if log.xen_distro == "Debian" and (log.xen_distro_version or "").startswith("4.20.4"):
+def _log_version(banner: str) -> str:
+    """'4.20.5-pre (Debian 4.20.4+63-...) (...)' -> '4.20.4-debian': Debian's
+    4.20.4 build checks XENFEAT_dom0 like upstream 4.22."""
+    if "(Debian 4.20.4" in banner:
         return "4.20.4-debian"
-    return log.xen_version
+    return banner.split()[0]
 
 
 def _checks_dom0(xen_version: str) -> bool:

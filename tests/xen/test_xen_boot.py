@@ -14,6 +14,10 @@ import os
 
 import pytest
 
+from noteforge.e820 import parse_map_text
+from noteforge.image import open_image
+from noteforge.logcheck import compare_with_log
+from noteforge.verify import verify
 from noteforge.xenlog import parse_log
 
 from . import harness
@@ -26,7 +30,12 @@ PAGE = 4096
 
 
 @pytest.fixture(scope="session")
-def xen_boots(request, tmp_path_factory):
+def xen_workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("xenboots")
+
+
+@pytest.fixture(scope="session")
+def xen_boots(request, xen_workdir):
     """Boot every selected scenario once, two at a time; name -> BootResult."""
     try:
         harness.packages()
@@ -39,8 +48,7 @@ def xen_boots(request, tmp_path_factory):
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "case" in callspec.params:
             wanted.add(callspec.params["case"][0].name)
-    workdir = tmp_path_factory.mktemp("xenboots")
-    return harness.boot_many([s for s, _ in ALL if s.name in wanted], workdir)
+    return harness.boot_many([s for s, _ in ALL if s.name in wanted], xen_workdir)
 
 
 @pytest.mark.parametrize("case", ALL, ids=[s.name for s, _ in ALL])
@@ -90,3 +98,29 @@ def test_verbose_boot_prints_the_kernel_range_and_its_reloc_words(name, xen_boot
         assert log.moved_from == log.elf_memory
         size = log.elf_memory[1] - log.elf_memory[0]
         assert log.moved_to[1] - log.moved_to[0] == size
+
+
+@pytest.mark.parametrize("case", SCENARIOS, ids=[s.name for s, _ in SCENARIOS])
+def test_noteforge_predicts_what_xen_did(case, xen_boots, xen_workdir):
+    """The point of the suite: `noteforge verify` on the same kernel file, with
+    the serial log as the map (Xen's own host map, its dom0_mem and, with
+    dom0=pvh,verbose, its Dom0 memory map), gives Xen's verdict, reason and
+    range. CRASHES (Xen faulting before it reaches placement) are left out:
+    no memory map can predict those."""
+    scenario, xen = case
+    boot = xen_boots[scenario.name]
+    assert boot.error is None, boot.error
+    kernel = open_image(harness.kernel_file(scenario.kernel, xen_workdir))
+    host = parse_map_text(boot.log, source=scenario.name)
+    verdict = verify(kernel, host, cmdline=harness.DOM0_ARGS)
+    p = verdict.placement
+
+    assert verdict.loads is (xen.outcome != "failed"), verdict.to_dict()["warnings"]
+    assert verdict.reason == xen.reason
+    if xen.kernel is not None:
+        assert (p.base, p.base + p.size) == xen.kernel
+        assert p.relocated is (xen.outcome == "relocated")
+    if xen.dom0_pages is not None:
+        assert verdict.dom0.nr_pages == xen.dom0_pages
+    # And the user-facing check reads the same log to the same conclusion.
+    assert compare_with_log(verdict, parse_log(boot.log, scenario.name)).status != "disagree"
