@@ -1,7 +1,17 @@
 """noteforge: read, write and verify Xen PVH ELF notes and dom0 kernel placement.
 
-The public API returns plain data (frozen dataclasses with .to_dict()).
+The public API returns plain data (frozen dataclasses with .to_dict()):
+
+    import noteforge
+    image = noteforge.open_image("vmlinuz")          # notes, load range, setup header
+    host = noteforge.read_map("xl-dmesg.log")        # any e820 format
+    verdict = noteforge.verify(image, host, dom0_mem="512M")
+
+Names are imported on first use, so `noteforge notes` does not pay for the
+placement or writer modules (and never for LIEF).
 """
+
+from importlib import import_module
 
 from .errors import (
     DecompressError,
@@ -14,12 +24,54 @@ from .errors import (
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "Dom0Map": "e820",
+    "HostMap": "e820",
+    "clean_map": "e820",
+    "dom0_map": "e820",
+    "parse_map_text": "e820",
+    "read_map": "e820",
+    "KernelImage": "image",
+    "extract_vmlinux": "image",
+    "open_image": "image",
+    "KernelParams": "placement",
+    "Placement": "placement",
+    "place": "placement",
+    "Verdict": "verify",
+    "kernel_params": "verify",
+    "verify": "verify",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'noteforge' has no attribute {name!r}")
+
+
 __all__ = [
     "DecompressError",
+    "Dom0Map",
+    "HostMap",
     "ImageError",
+    "KernelImage",
+    "KernelParams",
     "MapError",
     "NoteforgeError",
+    "Placement",
     "UsageError",
+    "Verdict",
     "WriteError",
     "__version__",
+    "clean_map",
+    "dom0_map",
+    "extract_vmlinux",
+    "kernel_params",
+    "open_image",
+    "parse_map_text",
+    "place",
+    "read_map",
+    "verify",
 ]

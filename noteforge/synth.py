@@ -184,12 +184,15 @@ _LZ4_LEGACY_BLOCK = 8 << 20  # Linux's lz4 -l uses 8 MiB blocks
 
 def _lzop(data: bytes) -> bytes:
     """An lzop container (what Linux's `lzop -9` makes) holding LZO1X blocks:
-    header without filename, then per block: dst len, src len, data."""
+    header without filename, then per block: dst len, src len, the adler32 of
+    the uncompressed block, data. Linux's lib/decompress_unlzo.c skips exactly
+    one checksum word per block, so the flags must say F_ADLER32_D and no
+    more, as lzop's defaults do."""
     import lzallright
 
     compressor = lzallright.LZOCompressor()
     hdr = struct.pack(">HHHBB", 0x1030, 0x2080, 0x0940, 1, 9)  # version, lib, need, method 1, level
-    hdr += struct.pack(">I", 0)  # flags: no checksums, no filter
+    hdr += struct.pack(">I", 0x1)  # flags: F_ADLER32_D only
     hdr += struct.pack(">III", 0o100644, 0, 0)  # mode, mtime low, mtime high
     hdr += b"\x00"  # filename length
     import zlib
@@ -201,9 +204,8 @@ def _lzop(data: bytes) -> bytes:
         chunk = data[i : i + block]
         packed = compressor.compress(chunk)
         if len(packed) >= len(chunk):
-            out += struct.pack(">II", len(chunk), len(chunk)) + chunk
-        else:
-            out += struct.pack(">II", len(chunk), len(packed)) + packed
+            packed = chunk  # stored: src len == dst len
+        out += struct.pack(">III", len(chunk), len(packed), zlib.adler32(chunk)) + packed
     return out + struct.pack(">I", 0)
 
 

@@ -106,7 +106,6 @@ def test_extract_needs_an_output(bzimage):
 
 
 def test_main_prints_one_line_and_exits_2(tmp_path, capsys):
-    pytest.importorskip("click")  # noteforge.cli.main imports click for its exception types
     from noteforge.cli import main
 
     path = tmp_path / "nothing"
