@@ -17,18 +17,6 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import UsageError
-from ..matrix import (
-    BAD_INPUT,
-    AtomicFile,
-    MatrixSpec,
-    Summary,
-    csv_header,
-    expand_paths,
-    iter_chunks,
-    load_images,
-    output_format,
-    write_html_atomic,
-)
 
 # Options that take one or more values: `--images a b c` as well as
 # `--images a --images b` (shell globs expand to many words).
@@ -158,6 +146,18 @@ def run_matrix(
     xen_version: str | None, jobs: int, out: str | None, html_out: str | None,
     json_summary: bool,
 ) -> int:
+    from ..matrix import (
+        AtomicFile,
+        MatrixSpec,
+        Summary,
+        csv_header,
+        expand_paths,
+        iter_chunks,
+        load_images,
+        output_format,
+        write_html_atomic,
+    )
+
     err = Console(stderr=True, highlight=False)
     notes: list[str] = []
     tty = sys.stderr.isatty()
@@ -257,9 +257,10 @@ def _name(path: str, names: dict[str, str]) -> str:
     return names.get(path, path)
 
 
-def render_summary(console: Console, s: Summary) -> None:
-    """The end-of-run summary for a person."""
+def render_summary(console: Console, s) -> None:
+    """The end-of-run summary (a noteforge.matrix.Summary) for a person."""
     from ..htmlreport import short_names
+    from ..matrix import BAD_INPUT
 
     names = dict(zip(s.images, short_names(s.images), strict=True))
     loads = sum(c.in_place + c.relocated for c in s.counts.values())
