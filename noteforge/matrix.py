@@ -130,16 +130,30 @@ class ImageInfo:
     params: object | None  # placement.KernelParams; None when the image is unreadable
     dom0_capable: bool = True
     broken: str | None = None  # why Xen's note parse gives up (verify warns about it)
+    # The file's size: Xen counts the kernel it was handed as a boot module when
+    # it sizes dom0 (verify's XenEstimate.boot_modules).
+    file_size: int = 0
     error: str | None = None
 
 
 @dataclass(frozen=True)
 class MapInfo:
-    """A host map after Xen's clean-up, or the reason it could not be read."""
+    """A host map after Xen's clean-up, what its Xen log says about dom0, or
+    the reason it could not be read."""
 
     path: str
     entries: tuple[E820Entry, ...] = ()
+    log_nr_pages: int | None = None  # from a "Dom0 memory map:" Xen printed
+    log_dom0_mem: str | None = None  # the last dom0_mem= on the logged Xen command line
+    xen_version: str | None = None  # as verify reads it from the log's banner
     error: str | None = None
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def load_image(path: str) -> ImageInfo:
@@ -155,6 +169,7 @@ def load_image(path: str) -> ImageInfo:
             params=kernel_params(image),
             dom0_capable=image.effective.dom0_capable is not False,
             broken=image.effective.broken,
+            file_size=_file_size(path),
         )
     except NoteforgeError as err:
         return ImageInfo(path=path, params=None, error=str(err))
@@ -182,12 +197,26 @@ def load_images(
 
 
 def load_map(path: str) -> MapInfo:
-    """Read one map and run Xen's clean-up on it; errors become MapInfo.error."""
+    """Read one map, run Xen's clean-up on it and keep what verify takes from a
+    Xen log (dom0's exact size, dom0_mem=, the Xen version); errors become
+    MapInfo.error."""
+    from .dom0mem import nr_pages_from_dom0_log_map
     from .e820 import clean_map, read_map
+    from .verify import _last_dom0_mem, _log_version
 
     try:
         host = read_map(path)
-        return MapInfo(path=path, entries=tuple(clean_map(host.entries).entries))
+        log_nr = None
+        if host.dom0_log_map is not None:
+            log_nr = nr_pages_from_dom0_log_map(host.dom0_log_map, host.entries)
+        return MapInfo(
+            path=path,
+            entries=tuple(clean_map(host).entries),  # a map Xen printed stays as it is
+            log_nr_pages=log_nr,
+            log_dom0_mem=_last_dom0_mem(host.xen_command_line)
+            if host.xen_command_line else None,
+            xen_version=_log_version(host.xen_version) if host.xen_version else None,
+        )
     except NoteforgeError as err:
         return MapInfo(path=path, error=str(err))
     except OSError as err:
@@ -263,34 +292,31 @@ def _row(
 def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
     """Every row for one map: dom0 sizes, then images, then policies.
 
-    The same steps as verify.verify() without a Xen log or --align-from, in
-    the same order, each done once for all the rows that share it: dom0's
-    size (dom0_compute_nr_pages, estimated; "all" for all RAM) and map per
-    (map, dom0 size), then per image and policy the placement and the two
-    checks outside it (initdom_check_parms, the dom0 allocation)."""
-    from .dom0mem import compute_nr_pages
+    The same steps as verify.verify() without --align-from, initrd or
+    command line, in the same order, each done once for all the rows that
+    share it: dom0's size (from the map's Xen log, "all", or
+    dom0_compute_nr_pages, estimated) and dom0's map per (map, dom0 size), then
+    per image and policy the placement and the two checks outside it
+    (initdom_check_parms, the dom0 allocation)."""
     from .e820 import dom0_map
     from .placement import place
     from .verify import _checks_dom0, _range_sensitivity
 
-    refuses = spec.xen_version is not None and _checks_dom0(spec.xen_version)
-    not_dom0 = _not_dom0_warning(spec.xen_version, refuses)
+    xen_version = spec.xen_version or mp.xen_version
+    refuses = xen_version is not None and _checks_dom0(xen_version)
+    not_dom0 = _not_dom0_warning(xen_version, refuses)
     opts = {"align_override": None, "cmdline": "", "initrd_size": None}
     for dom0_mem in spec.dom0_mems:
         if mp.error is not None:
             yield from _bad_rows(spec, mp.path, dom0_mem, lambda img, e=mp.error: e)
             continue
         try:
-            size = None
-            if dom0_mem is None or dom0_mem.strip().lower() != "all":
-                size = compute_nr_pages(dom0_mem, mp.entries)
-            d0 = dom0_map(mp.entries, size.nr_pages if size is not None else None)
+            sizes = _Dom0Sizes(spec, mp, dom0_mem)
+            d0 = dom0_map(mp.entries, sizes.nr_pages)
         except NoteforgeError as err:
             msg = f"{mp.path}: dom0_mem {dom0_mem}: {err}"
             yield from _bad_rows(spec, mp.path, dom0_mem, lambda img, e=msg: e)
             continue
-        size_warnings = list(size.warnings) if size is not None else []
-        ranged = size is not None and not size.exact and size.low != size.high
         d0_entries, d0_warnings = d0.entries, list(d0.warnings)
         for img in spec.images:
             if img.params is None:
@@ -298,6 +324,8 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                     yield _row(img.path, mp.path, dom0_mem, policy, message=img.error or "",
                                dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages)
                 continue
+            size = sizes.for_image(img)
+            ranged = size is not None and not size.exact and size.low != size.high
             for policy in spec.policies:
                 try:
                     pl = place(img.params, d0_entries, policy, **opts)
@@ -306,7 +334,7 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                                dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages)
                     continue
                 loads, reason, message = pl.loads, pl.reason, None
-                warnings = list(size_warnings)
+                warnings = list(size.warnings) if size is not None else []
                 if img.broken:
                     warnings.append(f"Xen's note parse fails: {img.broken}")
                 if not img.dom0_capable:
@@ -337,6 +365,59 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                     "warnings": warnings,
                     "message": message,
                 }
+
+
+class _Dom0Sizes:
+    """dom0's size on one map for one --dom0-mem value, as verify decides it:
+    the Xen log's own Dom0 memory map when the user gives no size, else
+    dom0_mem (the user's, or the log's dom0_mem=), "all" meaning all RAM, else
+    dom0_compute_nr_pages estimated with the kernel file as a boot module.
+
+    The boot modules only move the "Xen fails to build dom0" threshold (fails,
+    may_fail and the words about it), never nr_pages, and that threshold is
+    monotonic in their size: when the largest image does not come near it, the
+    one Dom0Size computed for it is what every smaller image gets too. Only
+    near the limit is the size computed per image."""
+
+    def __init__(self, spec: MatrixSpec, mp: MapInfo, dom0_mem: str | None):
+        from .dom0mem import XenEstimate, compute_nr_pages
+
+        self._compute = compute_nr_pages
+        self._estimate = XenEstimate
+        self._entries = mp.entries
+        self.shared = None
+        self._cache: dict[int, object] = {}
+        if dom0_mem is None and mp.log_nr_pages is not None:
+            self.mem = None
+            self.nr_pages = mp.log_nr_pages
+            return
+        self.mem = dom0_mem if dom0_mem is not None else mp.log_dom0_mem
+        if self.mem is not None and self.mem.strip().lower() == "all":
+            self.mem = None
+            self.nr_pages = None
+            return
+        self._top = max((i.file_size for i in spec.images if i.params is not None), default=0)
+        self.shared = self._size(self._top)
+        self.nr_pages = self.shared.nr_pages
+
+    def _size(self, boot_modules: int):
+        size = self._cache.get(boot_modules)
+        if size is None:
+            size = self._compute(self.mem, self._entries,
+                                 estimate=self._estimate(boot_modules=boot_modules))
+            self._cache[boot_modules] = size
+        return size
+
+    def for_image(self, img: ImageInfo):
+        if self.shared is None:
+            return None
+        b = img.file_size
+        if 0 < b <= self._top and not self.shared.may_fail:
+            return self.shared
+        size = self._size(b)
+        if size.nr_pages != self.nr_pages:  # not expected: nr_pages ignores the modules
+            raise NoteforgeError(f"{img.path}: dom0 size depends on the boot modules")
+        return size
 
 
 def _not_dom0_warning(xen_version: str | None, refuses: bool) -> str:

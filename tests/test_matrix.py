@@ -43,6 +43,9 @@ RVP = str(E820 / "intel-tgl-u-rvp-lkml.dmesg")
 FRAMEWORK = str(E820 / "framework-laptop-tgl-insyde.dmesg")
 OVMF = str(E820 / "qemu-ovmf-q35-fedora-guest.dmesg")
 XENGT = str(E820 / "xengt-hvm-guest-hvmloader-seabios.txt")
+XENLOGS = ROOT / "tests" / "data" / "xenlogs"
+LOG_DOM0_MAP = str(XENLOGS / "default-1G.log")
+LOG_DOM0_MEM = str(XENLOGS / "m1024-dom0mem-1G.log")
 
 pytestmark = pytest.mark.skipif(not KERNELS.is_dir() or not E820.is_dir(),
                                 reason="../shared kernels and maps not present")
@@ -68,15 +71,22 @@ def _index(rows):
 
 def test_rows_equal_verify_json(infos, opened):
     """Every row says what verify's JSON says for the same combination."""
-    maps = [WRX80, TRX40, RVP, FRAMEWORK, OVMF, XENGT]
+    # Xen boot logs (Debian's Xen 4.20.4): one with the Dom0 memory map Xen
+    # printed, one with dom0_mem=1G on Xen's command line
+    maps = [WRX80, TRX40, RVP, FRAMEWORK, OVMF, XENGT, LOG_DOM0_MAP, LOG_DOM0_MEM]
     # Xen's default rule (an estimate, with its range check), a size, all RAM,
-    # and more than the 2 GiB guest has (Xen fails to build dom0 there)
-    dom0_mems = (None, "1G", "all", "8G")
+    # more than the 2 GiB guest has (Xen fails to build dom0 there), and so
+    # close to it that the kernel file's size decides (the boot modules)
+    dom0_mems = (None, "1G", "all", "8G", "1996M")
     policies = ("xen", "xen-4.18", "seed-v1")
     rows = _rows(infos, maps, dom0_mems=dom0_mems, policies=policies)
-    assert len(rows) == 4 * 6 * 4 * 3
+    assert len(rows) == 4 * 8 * 5 * 3
     reasons = {r["reason"] for r in rows}
-    assert {None, "not-relocatable", "dom0-alloc-failed"} <= reasons
+    assert {None, "not-relocatable", "dom0-alloc-failed", "not-dom0-capable"} <= reasons
+    near = {Path(r["image"]).name: r["reason"] for r in rows
+            if r["map"] == XENGT and r["dom0_mem"] == "1996M" and r["policy"] == "xen"}
+    assert near["synthetic-linux-6.1-amd64.elf"] is None  # 2 MB file
+    assert near["vmlinuz-6.1.0-56-cloud-amd64"] == "dom0-alloc-failed"  # 14 MB file
     assert all(tuple(r) == ROW_KEYS for r in rows)
     hosts = {m: read_map(m) for m in maps}
     for r in rows:
