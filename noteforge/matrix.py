@@ -300,7 +300,7 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
     (initdom_check_parms, the dom0 allocation)."""
     from .e820 import dom0_map
     from .placement import place
-    from .verify import _checks_dom0, _range_sensitivity
+    from .verify import _checks_dom0
 
     xen_version = spec.xen_version or mp.xen_version
     refuses = xen_version is not None and _checks_dom0(xen_version)
@@ -347,8 +347,7 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                 warnings.extend(pl.warnings)
                 warnings.extend(d0_warnings)
                 if ranged:
-                    warnings.extend(
-                        _range_sensitivity(img.params, mp.entries, policy, opts, size, pl))
+                    warnings.extend(sizes.sensitivity(img.params, policy, opts, size, pl))
                 yield {
                     "image": img.path,
                     "map": mp.path,
@@ -387,6 +386,7 @@ class _Dom0Sizes:
         self._entries = mp.entries
         self.shared = None
         self._cache: dict[int, object] = {}
+        self._maps: dict[int, tuple] = {}  # dom0 maps for the plausible size range
         if dom0_mem is None and mp.log_nr_pages is not None:
             self.mem = None
             self.nr_pages = mp.log_nr_pages
@@ -407,6 +407,31 @@ class _Dom0Sizes:
                                  estimate=self._estimate(boot_modules=boot_modules))
             self._cache[boot_modules] = size
         return size
+
+    def sensitivity(self, params, policy: str, opts: dict, size, at) -> list[str]:
+        """verify._range_sensitivity, with dom0's map for the smallest and the
+        largest plausible size derived once per map instead of once per row,
+        and no placement redone on a map equal to the one `at` came from."""
+        from .e820 import dom0_map
+        from .placement import place
+        from .verify import _pages
+
+        changed = []
+        for label, pages in (("smallest", size.low), ("largest", size.high)):
+            if pages == self.nr_pages:
+                continue  # the same map: the same verdict as `at`
+            entries = self._maps.get(pages)
+            if entries is None:
+                entries = self._maps[pages] = dom0_map(self._entries, pages).entries
+            p = place(params, entries, policy, **opts)
+            if (p.loads, p.base, p.reason) != (at.loads, at.base, at.reason):
+                changed.append(f"with the {label} plausible dom0 ({_pages(pages)}) it "
+                               + (f"loads at {p.base:#x}" if p.loads else f"fails: {p.reason}"))
+        if not changed:
+            return []
+        return ["dom0's default size is an estimate and the verdict depends on it: "
+                + "; ".join(changed)
+                + " (give --dom0-mem, or a Xen log with dom0=pvh,verbose, to be exact)"]
 
     def for_image(self, img: ImageInfo):
         if self.shared is None:
