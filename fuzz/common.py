@@ -21,9 +21,6 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-_TMP = Path(os.environ.get("NOTEFORGE_FUZZ_TMP", "/dev/shm" if Path("/dev/shm").is_dir()
-                           else "/tmp"))
-_DIR = _TMP / f"noteforge-fuzz-{os.getpid()}"
 
 
 class ContractViolation(AssertionError):
@@ -31,9 +28,13 @@ class ContractViolation(AssertionError):
 
 
 def scratch(name: str) -> Path:
-    """A per-process scratch path (a tmpfs when there is one)."""
-    _DIR.mkdir(parents=True, exist_ok=True)
-    return _DIR / name
+    """A per-process scratch path under $NOTEFORGE_FUZZ_TMP (default: /dev/shm,
+    a tmpfs, when there is one)."""
+    base = os.environ.get("NOTEFORGE_FUZZ_TMP") or (
+        "/dev/shm" if Path("/dev/shm").is_dir() else "/tmp")
+    d = Path(base) / f"noteforge-fuzz-{os.getpid()}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d / name
 
 
 def write_input(data: bytes, name: str = "input") -> Path:

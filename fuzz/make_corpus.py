@@ -16,7 +16,8 @@ Nothing here is committed: the corpora are rebuilt from ../shared on demand.
 
     python fuzz/make_corpus.py [--out DIR] [--shared DIR]
 
-DIR defaults to $NOTEFORGE_CACHE/fuzz/seeds (~/.cache/noteforge/fuzz/seeds).
+DIR defaults to $NOTEFORGE_FUZZ_DIR/seeds, else $NOTEFORGE_CACHE/fuzz/seeds
+(~/.cache/noteforge/fuzz/seeds).
 """
 
 from __future__ import annotations
@@ -224,7 +225,9 @@ def build(out: Path, shared: Path) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=cache_dir() / "fuzz" / "seeds")
+    fuzz_dir = os.environ.get("NOTEFORGE_FUZZ_DIR")
+    default_out = Path(fuzz_dir) / "seeds" if fuzz_dir else cache_dir() / "fuzz" / "seeds"
+    ap.add_argument("--out", type=Path, default=default_out)
     ap.add_argument("--shared", type=Path, default=default_shared())
     args = ap.parse_args(argv)
     if not (args.shared / "kernels").is_dir():

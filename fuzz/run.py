@@ -9,8 +9,9 @@ executions each, and report executions, time and coverage.
 
 Each harness NAME is fuzz/fuzz_NAME.py. Its corpus is the seed folder built by
 fuzz/make_corpus.py (built first if missing) plus a work folder where libFuzzer
-keeps the new inputs it finds; both live under $NOTEFORGE_CACHE/fuzz
-(~/.cache/noteforge/fuzz). Crashing inputs are saved to .../fuzz/crashes/NAME/.
+keeps the new inputs it finds; both live under $NOTEFORGE_FUZZ_DIR (default
+$NOTEFORGE_CACHE/fuzz, ~/.cache/noteforge/fuzz). Crashing inputs are saved
+to .../crashes/NAME/.
 
 Exit status: 0 when no harness crashed, hung or blew its memory limit; 1
 otherwise (the crashing inputs' paths are printed); 2 on bad usage.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -57,6 +59,9 @@ class Outcome:
 
 
 def fuzz_dir() -> Path:
+    """$NOTEFORGE_FUZZ_DIR, else $NOTEFORGE_CACHE/fuzz (~/.cache/noteforge/fuzz)."""
+    if os.environ.get("NOTEFORGE_FUZZ_DIR"):
+        return Path(os.environ["NOTEFORGE_FUZZ_DIR"])
     cache = Path(os.environ.get("NOTEFORGE_CACHE", Path.home() / ".cache" / "noteforge"))
     return cache / "fuzz"
 
@@ -120,12 +125,17 @@ def run_one(name: str, args: argparse.Namespace) -> Outcome:
     # start-up and the final merge, so a wedged harness cannot hang CI.
     limit = (args.time or 0) + 120 + (args.unit_timeout * 2) if args.time else None
     with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
+                                cwd=HERE.parent)
         try:
-            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
-                                  timeout=limit, cwd=HERE.parent)
-            rc = proc.returncode
+            rc = proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
             rc = 124
+    # the harness's scratch folder (fuzz/common.py scratch())
+    shutil.rmtree(Path(env["NOTEFORGE_FUZZ_TMP"]) / f"noteforge-fuzz-{proc.pid}",
+                  ignore_errors=True)
     outcome = Outcome(name, rc, time.monotonic() - start, log=log)
     return parse_log(log.read_text(errors="replace"), outcome)
 
