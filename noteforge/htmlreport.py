@@ -235,6 +235,13 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
           + ", ".join(f"<code>{_e(images[i])}</code>" for i in sorted(s.not_dom0_capable))
           + ".</p>")
 
+    if s.warning_counts:
+        w("<h2>Warnings</h2><table class=\"summary\" id=\"warnings\"><thead><tr>"
+          "<th>rows</th><th>warning</th></tr></thead><tbody>")
+        for kind, n in s.warning_counts.most_common():
+            w(f"<tr><td class=\"num\">{n}</td><td>{_e(kind)}</td></tr>")
+        w("</tbody></table>")
+
     if s.bad_inputs:
         w("<h2>Bad inputs</h2><ul class=\"fails\" id=\"bad-inputs\">")
         for msg in s.bad_inputs:

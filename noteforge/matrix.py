@@ -23,6 +23,7 @@ import glob
 import io
 import json
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -560,6 +561,20 @@ def iter_chunks(
 # --------------------------------------------------------------------------- summary
 
 
+MAX_WARNING_KINDS = 50
+_WARNING_TAG = re.compile(r"^([a-z0-9]+(?:-[a-z0-9]+)+): ")
+
+
+def warning_kind(text: str) -> str:
+    """What a warning is about, without its numbers: placement's tag
+    ('acpi-overlap', 'max-wrap', ...) or the words before the first colon."""
+    m = _WARNING_TAG.match(text)
+    if m:
+        return m.group(1)
+    head = text.split(":", 1)[0]
+    return head if len(head) <= 80 else head[:79] + "…"
+
+
 def outcome(row: dict) -> str:
     """'in-place', 'relocated', or the failure reason."""
     if row["loads"]:
@@ -678,6 +693,8 @@ class Summary:
         # chunk has few maps) so that the parent can count each input once.
         self._keep_all_bad = keep_all_bad
         self.not_dom0_capable: set[int] = set()  # image indices
+        # warning kind -> rows carrying it (at most MAX_WARNING_KINDS kinds)
+        self.warning_counts: Counter = Counter()
 
     # -- feeding
     def add(self, row: dict) -> None:
@@ -699,8 +716,16 @@ class Summary:
             self._note_bad(row["message"] or f"{row['image']} on {row['map']}")
         if not row["dom0_capable"]:
             self.not_dom0_capable.add(i)
+        for w in row["warnings"]:
+            self._count_warning(warning_kind(w))
         if self._cur_cells is not None:
             self._cur_cells[v][i] = (oc, describe(row))
+
+    def _count_warning(self, kind: str, n: int = 1) -> None:
+        if kind in self.warning_counts or len(self.warning_counts) < MAX_WARNING_KINDS:
+            self.warning_counts[kind] += n
+        else:
+            self.warning_counts["other"] += n
 
     def _note_bad(self, msg: str) -> None:
         # Every row a broken input spoils carries the same message (it names
@@ -796,6 +821,8 @@ class Summary:
         shown = len(self.heat[0]) if self.heat else 0
         self.heat_truncated = max(0, self.maps - shown) if self.variants else 0
         self.not_dom0_capable |= part.not_dom0_capable
+        for kind, n in part.warning_counts.items():
+            self._count_warning(kind, n)
 
     # -- reading
     @property
@@ -874,6 +901,7 @@ class Summary:
             "bad_inputs": list(self.bad_inputs),
             "bad_input_count": self.bad_input_count,
             "not_dom0_capable": [self.images[i] for i in sorted(self.not_dom0_capable)],
+            "warnings": dict(self.warning_counts.most_common()),
             "notes": list(self.notes),
         }
 

@@ -37,6 +37,7 @@ def sample_rows():
                                 message=f"{img} at offset 0x0: not an ELF or bzImage"))
             elif "framework" in m:
                 rows.append(row(img, m, loads=True, base=0x1000000))
+                rows[-1]["warnings"] = ["acpi-overlap: the kernel ends 0x0 bytes below ..."]
             elif img.endswith("6.1"):
                 rows.append(row(img, m, loads=False, reason="not-relocatable",
                                 blocking=NVS if "wrx80" in m else RSV))
@@ -151,6 +152,7 @@ def test_summary_numbers_on_the_page():
     assert "bad&map.txt every image: bad-input (the map could not be used)" in p.ids["per-map"]
     assert "framework.dmesg vmlinuz-6.1" not in p.ids["per-map"]
     assert "line 3: expected an e820 line" in p.ids["bad-inputs"]
+    assert p.ids["warnings"] == "rows warning 2 acpi-overlap"
 
 
 def test_page_is_self_contained_and_escaped():

@@ -23,6 +23,7 @@ from noteforge.matrix import (
     expand_paths,
     outcome,
     output_format,
+    warning_kind,
 )
 from noteforge.memmap import E820_NVS, E820_RAM, E820_RESERVED, E820Entry
 
@@ -133,6 +134,22 @@ def test_summary_counts_per_image_and_map():
     assert not s.all_bad(s.map_failures["tgl"])
 
 
+def test_warning_kinds_are_counted_without_their_numbers():
+    assert warning_kind("acpi-overlap: the kernel ends 0x0 bytes below ...") == "acpi-overlap"
+    assert warning_kind("max-wrap: usable [0x100000000, 0x47fffffff] crosses 4 GiB") == (
+        "max-wrap")
+    assert warning_kind("dom0's default size is an estimate and the verdict depends on it: "
+                        "with the smallest ...") == (
+        "dom0's default size is an estimate and the verdict depends on it")
+    s = Summary(["a", "b"], [(None, "xen")])
+    s.add(row("a", "m1", loads=True, base=0x1000000,
+              warnings=["acpi-overlap: 0x10 bytes", "max-wrap: x"]))
+    s.add(row("b", "m1", loads=True, base=0x1000000, warnings=["acpi-overlap: 0x20 bytes"]))
+    s.add(row("a", "m2", loads=True, base=0x1000000, warnings=["near the limit: 3 pages"]))
+    s.finish()
+    assert s.to_dict()["warnings"] == {"acpi-overlap": 2, "max-wrap": 1, "near the limit": 1}
+
+
 def test_summary_memory_is_capped():
     s = Summary(["a", "b"], [(None, "xen")], max_listed_maps=5, heat_max_maps=7, examples=2)
     for n in range(1000):
@@ -146,6 +163,9 @@ def test_summary_memory_is_capped():
     (count, examples), = s.patterns.values()
     assert count == 1000 and examples == ["m0", "m1"]
     assert s.bad_input_count == 1000 and len(s.bad_inputs) == 5
+    for n in range(100):
+        s._count_warning(f"kind {n}")
+    assert len(s.warning_counts) == 51 and s.warning_counts["other"] == 50
     assert len(s._seen_bad) <= 40
 
 

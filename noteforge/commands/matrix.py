@@ -331,6 +331,10 @@ def render_summary(console: Console, s) -> None:
             console.print(f"... {max(0, len(s.patterns) - 20)} more patterns"
                           + (f", {s.other_patterns} maps in patterns not kept"
                              if s.other_patterns else ""))
+    if s.warning_counts:
+        console.print("[bold]Warnings[/] (rows carrying each kind; the rows hold the text): "
+                      + "; ".join(f"{k} {n}" for k, n in s.warning_counts.most_common()),
+                      highlight=False)
     if s.not_dom0_capable:
         console.print(
             "[bold]Not dom0-capable[/] (SUPPORTED_FEATURES without XENFEAT_dom0; Xen 4.22 and "
