@@ -203,7 +203,7 @@ def load_map(path: str) -> MapInfo:
     MapInfo.error."""
     from .dom0mem import nr_pages_from_dom0_log_map
     from .e820 import clean_map, read_map
-    from .verify import _last_dom0_mem, _log_version
+    from .verify import last_dom0_mem, xen_version_from_banner
 
     try:
         host = read_map(path)
@@ -214,9 +214,9 @@ def load_map(path: str) -> MapInfo:
             path=path,
             entries=tuple(clean_map(host).entries),  # a map Xen printed stays as it is
             log_nr_pages=log_nr,
-            log_dom0_mem=_last_dom0_mem(host.xen_command_line)
+            log_dom0_mem=last_dom0_mem(host.xen_command_line)
             if host.xen_command_line else None,
-            xen_version=_log_version(host.xen_version) if host.xen_version else None,
+            xen_version=xen_version_from_banner(host.xen_version) if host.xen_version else None,
         )
     except NoteforgeError as err:
         return MapInfo(path=path, error=str(err))
@@ -301,11 +301,11 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
     (initdom_check_parms, the dom0 allocation)."""
     from .e820 import dom0_map
     from .placement import place
-    from .verify import _checks_dom0
+    from .verify import dom0_check, estimate_is_uncertain, outcome
 
     xen_version = spec.xen_version or mp.xen_version
-    refuses = xen_version is not None and _checks_dom0(xen_version)
-    not_dom0 = _not_dom0_warning(xen_version, refuses)
+    # Worked out once per map: the check depends on the Xen version only.
+    refused_if_not_dom0, not_dom0 = dom0_check(False, xen_version)
     opts = {"align_override": None, "cmdline": "", "initrd_size": None}
     for dom0_mem in spec.dom0_mems:
         if mp.error is not None:
@@ -326,7 +326,7 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                                dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages)
                 continue
             size = sizes.for_image(img)
-            ranged = size is not None and not size.exact and size.low != size.high
+            ranged = estimate_is_uncertain(size)
             for policy in spec.policies:
                 try:
                     pl = place(img.params, d0_entries, policy, **opts)
@@ -334,17 +334,14 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                     yield _row(img.path, mp.path, dom0_mem, policy, message=str(err),
                                dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages)
                     continue
-                loads, reason, message = pl.loads, pl.reason, None
                 warnings = list(size.warnings) if size is not None else []
                 if img.broken:
                     warnings.append(f"Xen's note parse fails: {img.broken}")
                 if not img.dom0_capable:
                     warnings.append(not_dom0)
-                    if refuses:
-                        loads, reason = False, "not-dom0-capable"
-                        message = "Kernel does not support Dom0 operation"
-                if size is not None and size.fails and reason != "not-dom0-capable":
-                    loads, reason, message = False, "dom0-alloc-failed", size.failure
+                loads, reason, message = outcome(
+                    pl, refused=refused_if_not_dom0 and not img.dom0_capable, size=size
+                )
                 warnings.extend(pl.warnings)
                 warnings.extend(d0_warnings)
                 if ranged:
@@ -415,24 +412,17 @@ class _Dom0Sizes:
         and no placement redone on a map equal to the one `at` came from."""
         from .e820 import dom0_map
         from .placement import place
-        from .verify import _pages
+        from .verify import sensitivity_warning
 
-        changed = []
+        alternatives = []
         for label, pages in (("smallest", size.low), ("largest", size.high)):
             if pages == self.nr_pages:
                 continue  # the same map: the same verdict as `at`
             entries = self._maps.get(pages)
             if entries is None:
                 entries = self._maps[pages] = dom0_map(self._entries, pages).entries
-            p = place(params, entries, policy, **opts)
-            if (p.loads, p.base, p.reason) != (at.loads, at.base, at.reason):
-                changed.append(f"with the {label} plausible dom0 ({_pages(pages)}) it "
-                               + (f"loads at {p.base:#x}" if p.loads else f"fails: {p.reason}"))
-        if not changed:
-            return []
-        return ["dom0's default size is an estimate and the verdict depends on it: "
-                + "; ".join(changed)
-                + " (give --dom0-mem, or a Xen log with dom0=pvh,verbose, to be exact)"]
+            alternatives.append((label, pages, place(params, entries, policy, **opts)))
+        return sensitivity_warning(alternatives, at)
 
     def for_image(self, img: ImageInfo):
         if self.shared is None:
@@ -444,16 +434,6 @@ class _Dom0Sizes:
         if size.nr_pages != self.nr_pages:  # not expected: nr_pages ignores the modules
             raise NoteforgeError(f"{img.path}: dom0 size depends on the boot modules")
         return size
-
-
-def _not_dom0_warning(xen_version: str | None, refuses: bool) -> str:
-    # verify.verify() words this warning; the two must stay identical (a test
-    # compares rows with verify's JSON).
-    return (
-        "the kernel's SUPPORTED_FEATURES note lacks XENFEAT_dom0 (bit 11): Xen 4.22 and "
-        "later, and Debian's 4.20.4, refuse it as dom0 ('Kernel does not support Dom0 "
-        "operation')" + (f"; Xen {xen_version} is one of them" if refuses else "")
-    )
 
 
 def iter_rows(spec: MatrixSpec, map_paths: Iterable[str]) -> Iterator[dict]:

@@ -10,6 +10,7 @@ Pure: no printing, no file I/O beyond what the caller already opened.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .advice import Suggestion, suggest
@@ -154,7 +155,7 @@ def verify(
     # gives dom0's exact page count.
     from_log = dom0_mem is None and host.dom0_log_map is not None
     if dom0_mem is None and host.xen_command_line:
-        dom0_mem = _last_dom0_mem(host.xen_command_line)
+        dom0_mem = last_dom0_mem(host.xen_command_line)
     if estimate is None:
         # Xen counts the boot modules (kernel file, initrd) as used memory when
         # it sizes dom0 (dom0_compute_nr_pages), so they matter near the limit.
@@ -166,7 +167,7 @@ def verify(
     message: str | None = None
     if from_log:
         nr_pages = nr_pages_from_dom0_log_map(host.dom0_log_map, host.entries)
-        dom0_source = f"the Dom0 memory map Xen printed: {_pages(nr_pages)}"
+        dom0_source = f"the Dom0 memory map Xen printed: {pages_text(nr_pages)}"
     elif dom0_mem is not None and dom0_mem.strip().lower() == "all":
         dom0_source = "all RAM (--dom0-mem all)"
     else:
@@ -174,11 +175,11 @@ def verify(
         nr_pages = size.nr_pages
         if dom0_mem is None:
             dom0_source = (
-                f"Xen's default rule, estimated: {_pages(size.nr_pages)}, plausibly "
-                f"{_pages(size.low)} to {_pages(size.high)}"
+                f"Xen's default rule, estimated: {pages_text(size.nr_pages)}, plausibly "
+                f"{pages_text(size.low)} to {pages_text(size.high)}"
             )
         else:
-            dom0_source = f"dom0_mem={dom0_mem}: {_pages(size.nr_pages)}"
+            dom0_source = f"dom0_mem={dom0_mem}: {pages_text(size.nr_pages)}"
         warnings.extend(size.warnings)
     d0 = dom0_map(cleaned.entries, nr_pages)
 
@@ -195,26 +196,19 @@ def verify(
         warnings.append(f"Xen's note parse fails: {image.effective.broken}")
     dom0_capable = image.effective.dom0_capable is not False
     if xen_version is None and host.xen_version:
-        xen_version = _log_version(host.xen_version)
-    loads, reason = placement.loads, placement.reason
-    if not dom0_capable:
-        refuses = xen_version is not None and _checks_dom0(xen_version)
-        warnings.append(
-            "the kernel's SUPPORTED_FEATURES note lacks XENFEAT_dom0 (bit 11): Xen 4.22 and "
-            "later, and Debian's 4.20.4, refuse it as dom0 ('Kernel does not support Dom0 "
-            "operation')" + (f"; Xen {xen_version} is one of them" if refuses else "")
-        )
-        if refuses:
-            # initdom_check_parms runs before the kernel is placed.
-            loads, reason = False, "not-dom0-capable"
-            message = "Kernel does not support Dom0 operation"
-    if size is not None and size.fails and reason != "not-dom0-capable":
-        # Xen panics while populating dom0's memory, before the kernel is placed.
-        loads, reason, message = False, "dom0-alloc-failed", size.failure
+        xen_version = xen_version_from_banner(host.xen_version)
+    refused, not_dom0 = dom0_check(dom0_capable, xen_version)
+    if not_dom0:
+        warnings.append(not_dom0)
+    loads, reason, message = outcome(placement, refused=refused, size=size)
     warnings.extend(placement.warnings)
     warnings.extend(d0.warnings)
-    if size is not None and not size.exact and size.low != size.high:
-        warnings.extend(_range_sensitivity(params, cleaned.entries, policy, opts, size, placement))
+    if estimate_is_uncertain(size):
+        alternatives = [
+            (label, pages, place(params, dom0_map(cleaned.entries, pages).entries, policy, **opts))
+            for label, pages in (("smallest", size.low), ("largest", size.high))
+        ]
+        warnings.extend(sensitivity_warning(alternatives, placement))
 
     suggestions: tuple[Suggestion, ...] = ()
     if advise and not placement.loads:
@@ -242,7 +236,7 @@ def _file_size(path: str) -> int:
         return 0
 
 
-def _last_dom0_mem(command_line: str) -> str | None:
+def last_dom0_mem(command_line: str) -> str | None:
     """The value of the last dom0_mem= on Xen's command line (Xen's own
     parser takes the last occurrence)."""
     found = None
@@ -252,30 +246,11 @@ def _last_dom0_mem(command_line: str) -> str | None:
     return found
 
 
-def _pages(nr_pages: int) -> str:
+def pages_text(nr_pages: int) -> str:
     return f"{nr_pages} pages ({human_size(nr_pages * PAGE_SIZE)})"
 
 
-def _range_sensitivity(params, host_entries, policy, opts, size: Dom0Size, at: Placement):
-    """Xen's default dom0 size can only be estimated from a map: say whether
-    the verdict holds across the plausible range (issue: default dom0 size)."""
-    outcomes = {}
-    for label, pages in (("smallest", size.low), ("largest", size.high)):
-        p = place(params, dom0_map(host_entries, pages).entries, policy, **opts)
-        outcomes[label] = (pages, p)
-    changed = [
-        f"with the {label} plausible dom0 ({_pages(pages)}) it "
-        + (f"loads at {p.base:#x}" if p.loads else f"fails: {p.reason}")
-        for label, (pages, p) in outcomes.items()
-        if (p.loads, p.base, p.reason) != (at.loads, at.base, at.reason)
-    ]
-    if not changed:
-        return []
-    return ["dom0's default size is an estimate and the verdict depends on it: " + "; ".join(
-        changed) + " (give --dom0-mem, or a Xen log with dom0=pvh,verbose, to be exact)"]
-
-
-def _log_version(banner: str) -> str:
+def xen_version_from_banner(banner: str) -> str:
     """'4.20.5-pre (Debian 4.20.4+63-...) (...)' -> '4.20.4-debian': Debian's
     4.20.4 build checks XENFEAT_dom0 like upstream 4.22."""
     if "(Debian 4.20.4" in banner:
@@ -283,7 +258,7 @@ def _log_version(banner: str) -> str:
     return banner.split()[0]
 
 
-def _checks_dom0(xen_version: str) -> bool:
+def refuses_without_dom0_feature(xen_version: str) -> bool:
     """Does this Xen refuse a kernel without XENFEAT_dom0 before placing it?"""
     v = xen_version.strip().lower()
     if v.startswith("4.20.4") and "deb" in v:
@@ -293,3 +268,57 @@ def _checks_dom0(xen_version: str) -> bool:
     except ValueError as err:
         raise UsageError(f"--xen-version {xen_version!r}: expected MAJOR.MINOR, e.g. 4.22") from err
     return (major, minor) >= (4, 22)
+
+
+def dom0_check(dom0_capable: bool, xen_version: str | None) -> tuple[bool, str | None]:
+    """initdom_check_parms (xen/arch/x86/dom0_build.c): (refused, warning).
+    A kernel whose SUPPORTED_FEATURES note lacks XENFEAT_dom0 gets a warning
+    always, and is refused when `xen_version` runs the check."""
+    if dom0_capable:
+        return False, None
+    refused = xen_version is not None and refuses_without_dom0_feature(xen_version)
+    warning = (
+        "the kernel's SUPPORTED_FEATURES note lacks XENFEAT_dom0 (bit 11): Xen 4.22 and "
+        "later, and Debian's 4.20.4, refuse it as dom0 ('Kernel does not support Dom0 "
+        "operation')" + (f"; Xen {xen_version} is one of them" if refused else "")
+    )
+    return refused, warning
+
+
+def outcome(
+    placement: Placement, *, refused: bool, size: Dom0Size | None
+) -> tuple[bool, str | None, str | None]:
+    """(loads, reason, message): the placement, overridden by the two checks
+    Xen makes before it places the kernel: the dom0 capability check, then
+    the allocation of dom0's memory (Xen panics 'Unable to allocate memory
+    with order 0!' when dom0_mem cannot be met)."""
+    if refused:
+        return False, "not-dom0-capable", "Kernel does not support Dom0 operation"
+    if size is not None and size.fails:
+        return False, "dom0-alloc-failed", size.failure
+    return placement.loads, placement.reason, None
+
+
+def estimate_is_uncertain(size: Dom0Size | None) -> bool:
+    """Only Xen's default rule is estimated; an explicit dom0_mem (even one
+    clamped to the machine) is not, so its verdict needs no range."""
+    return size is not None and size.default_rule and not size.exact and size.low != size.high
+
+
+def sensitivity_warning(
+    alternatives: Sequence[tuple[str, int, Placement]], at: Placement
+) -> list[str]:
+    """Xen's default dom0 size can only be estimated from a map: say whether
+    the verdict holds across the plausible range. `alternatives` are
+    (label, nr_pages, placement) for the smallest and largest plausible sizes."""
+    changed = [
+        f"with the {label} plausible dom0 ({pages_text(pages)}) it "
+        + (f"loads at {p.base:#x}" if p.loads else f"fails: {p.reason}")
+        for label, pages, p in alternatives
+        if (p.loads, p.base, p.reason) != (at.loads, at.base, at.reason)
+    ]
+    if not changed:
+        return []
+    return ["dom0's default size is an estimate and the verdict depends on it: "
+            + "; ".join(changed)
+            + " (give --dom0-mem, or a Xen log with dom0=pvh,verbose, to be exact)"]

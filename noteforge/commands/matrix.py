@@ -167,9 +167,9 @@ def run_matrix(
     _check_policies(policies)
     _check_dom0_mems(dom0_mem)
     if xen_version is not None:
-        from ..verify import _checks_dom0
+        from ..verify import refuses_without_dom0_feature
 
-        _checks_dom0(xen_version)
+        refuses_without_dom0_feature(xen_version)  # a bad version is a usage error now
     image_paths = expand_paths(images, images=True, warn=notes.append)
     map_paths = expand_paths(maps, warn=notes.append)
     if not image_paths:
