@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 
 from .errors import UsageError
 from .memmap import PAGE_SIZE, E820Entry
+from .units import human_pages, human_size
 
 PAGE_SHIFT = 12
 LONG_MAX = (1 << 63) - 1
@@ -217,7 +218,7 @@ def _parse_amt(text: str, pos: int, warnings: list[str]) -> tuple[MemSize, int]:
             if not had_unit:
                 warnings.append(
                     f"{text[num_start:pos]!r} has no unit: Xen reads it as KiB "
-                    f"({_human(value)})"
+                    f"({human_size(value)})"
                 )
             elif value & (PAGE_SIZE - 1):
                 warnings.append(f"{text[num_start:pos]!r} is not a whole number of 4 KiB "
@@ -303,9 +304,10 @@ class XenEstimate:
 
     def assumptions(self) -> tuple[str, ...]:
         out = [
-            f"Xen keeps about {_human(self.xen_fixed)} + {_human(self.xen_per_gib)} per GiB of "
-            f"RAM for itself (frame table, M2P, its image; range +-{_human(self.fixed_spread)} "
-            f"+-{_human(self.per_gib_spread)}/GiB), calibrated on Xen 4.20 under QEMU",
+            f"Xen keeps about {human_size(self.xen_fixed)} + {human_size(self.xen_per_gib)} "
+            "per GiB of "
+            f"RAM for itself (frame table, M2P, its image; range +-{human_size(self.fixed_spread)} "
+            f"+-{human_size(self.per_gib_spread)}/GiB), calibrated on Xen 4.20 under QEMU",
             f"dom0 has {self.vcpus} vCPU{'s' if self.vcpus != 1 else ''}",
         ]
         if self.iommu:
@@ -314,7 +316,7 @@ class XenEstimate:
         else:
             out.append("no IOMMU reserve (dom0-iommu=none, as under QEMU)")
         if self.boot_modules:
-            out.append(f"the boot modules (kernel + initrd) take {_human(self.boot_modules)}")
+            out.append(f"the boot modules (kernel + initrd) take {human_size(self.boot_modules)}")
         else:
             out.append("the boot modules' size is not known")
         return tuple(out)
@@ -546,15 +548,15 @@ def _failure_text(run: _Run, est: XenEstimate) -> str:
     modules = _pages(est.boot_modules)
     if run.clamped:
         why = (
-            f"dom0_mem asks for more than the ~{_human_pages(run.avail)} Xen has free; Xen cuts "
+            f"dom0_mem asks for more than the ~{human_pages(run.avail)} Xen has free; Xen cuts "
             "it to all of that, which includes the boot modules still in memory while dom0's "
             "RAM is populated"
         )
     else:
         why = (
-            f"dom0 needs {_human_pages(run.nr_pages)} but only ~"
-            f"{_human_pages(run.avail - modules)} are free while the boot modules "
-            f"({_human_pages(modules)}) are still in memory"
+            f"dom0 needs {human_pages(run.nr_pages)} but only ~"
+            f"{human_pages(run.avail - modules)} are free while the boot modules "
+            f"({human_pages(modules)}) are still in memory"
         )
     return f"Xen would fail to build dom0: '{FAILURE_MESSAGE}' ({why})"
 
@@ -606,19 +608,6 @@ def nr_pages_from_dom0_log_map(
 
 
 # --------------------------------------------------------------------------
-
-
-def _human(n: int) -> str:
-    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift:
-            value = n / (1 << shift)
-            text = f"{value:.2f}".rstrip("0").rstrip(".")
-            return f"{text} {unit}"
-    return f"{n} B"
-
-
-def _human_pages(pages: int) -> str:
-    return f"{pages} pages ({_human(pages * PAGE_SIZE)})"
 
 
 __all__ = [

@@ -41,3 +41,8 @@ def human_size(n: int) -> str:
 def hexsize(n: int) -> str:
     """'0x3200000 (50 MiB)'."""
     return f"{n:#x} ({human_size(n)})"
+
+
+def human_pages(nr_pages: int) -> str:
+    """'131072 pages (512 MiB)': a count of 4 KiB pages, as Xen counts dom0."""
+    return f"{nr_pages} pages ({human_size(nr_pages * 4096)})"

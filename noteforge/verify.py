@@ -20,7 +20,7 @@ from .errors import UsageError
 from .image import KernelImage
 from .memmap import PAGE_SIZE, U32_MAX, E820Entry
 from .placement import KernelParams, Placement, place
-from .units import human_size, parse_u32
+from .units import human_pages, parse_u32
 
 ALIGN_SOURCES = ("note", "p_align", "p_offset", "bzimage")
 
@@ -167,7 +167,7 @@ def verify(
     message: str | None = None
     if from_log:
         nr_pages = nr_pages_from_dom0_log_map(host.dom0_log_map, host.entries)
-        dom0_source = f"the Dom0 memory map Xen printed: {pages_text(nr_pages)}"
+        dom0_source = f"the Dom0 memory map Xen printed: {human_pages(nr_pages)}"
     elif dom0_mem is not None and dom0_mem.strip().lower() == "all":
         dom0_source = "all RAM (--dom0-mem all)"
     else:
@@ -175,11 +175,11 @@ def verify(
         nr_pages = size.nr_pages
         if dom0_mem is None:
             dom0_source = (
-                f"Xen's default rule, estimated: {pages_text(size.nr_pages)}, plausibly "
-                f"{pages_text(size.low)} to {pages_text(size.high)}"
+                f"Xen's default rule, estimated: {human_pages(size.nr_pages)}, plausibly "
+                f"{human_pages(size.low)} to {human_pages(size.high)}"
             )
         else:
-            dom0_source = f"dom0_mem={dom0_mem}: {pages_text(size.nr_pages)}"
+            dom0_source = f"dom0_mem={dom0_mem}: {human_pages(size.nr_pages)}"
         warnings.extend(size.warnings)
     d0 = dom0_map(cleaned.entries, nr_pages)
 
@@ -246,10 +246,6 @@ def last_dom0_mem(command_line: str) -> str | None:
     return found
 
 
-def pages_text(nr_pages: int) -> str:
-    return f"{nr_pages} pages ({human_size(nr_pages * PAGE_SIZE)})"
-
-
 def xen_version_from_banner(banner: str) -> str:
     """'4.20.5-pre (Debian 4.20.4+63-...) (...)' -> '4.20.4-debian': Debian's
     4.20.4 build checks XENFEAT_dom0 like upstream 4.22."""
@@ -312,7 +308,7 @@ def sensitivity_warning(
     the verdict holds across the plausible range. `alternatives` are
     (label, nr_pages, placement) for the smallest and largest plausible sizes."""
     changed = [
-        f"with the {label} plausible dom0 ({pages_text(pages)}) it "
+        f"with the {label} plausible dom0 ({human_pages(pages)}) it "
         + (f"loads at {p.base:#x}" if p.loads else f"fails: {p.reason}")
         for label, pages, p in alternatives
         if (p.loads, p.base, p.reason) != (at.loads, at.base, at.reason)
