@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
             log = read_log(e820)
         verdict = verify(
             kernel, host, dom0_mem=dom0_mem, policy=policy, align_from=align_from,
-            cmdline=cmdline, initrd_size=size, xen_version=xen_version, xen_log=log,
+            cmdline=cmdline, initrd_size=size, xen_version=xen_version,
         )
         check = None
         if log is not None:
