@@ -554,3 +554,18 @@ def test_e820_long_runs_do_not_hang(tmp_path, line):
         pytest.fail("still reading a 300 kB map line after 10 s")
     assert proc.returncode == 2
     assert proc.stderr.decode().count("\n") == 1
+
+
+@pytest.mark.xfail(reason="open bug: e820.py table/JSON errors quote the whole offending text, "
+                   "unbounded", strict=False)
+@pytest.mark.parametrize("text", [
+    "0x0 0x1000 " + "u" * 100_000 + "\n",
+    '{"entries": [{"start": "' + "a" * 100_000 + '"}]}',
+])
+def test_e820_error_quotes_a_bounded_excerpt(tmp_path, capsys, text):
+    """Found by fuzz/fuzz_e820.py (tests/data/fuzz-regressions/e820/): a long
+    bad line is quoted whole in the error, a 64 MiB file gives a message of
+    hundreds of MB. The other map formats quote a short excerpt."""
+    p = map_file(tmp_path, text)
+    msg = refused(capsys, p, command="e820")
+    assert len(msg) < 1000

@@ -22,6 +22,13 @@ sys.path.insert(0, str(ROOT / "fuzz"))
 
 CASES = sorted(p for p in REGRESSIONS.glob("*/*") if p.is_file())
 HARNESSES = ("image", "bzimage", "notes", "e820", "placement", "writer")
+# Inputs whose bug is reported but not fixed yet: xfail until the fix lands,
+# then remove the entry (the test XPASSes meanwhile).
+KNOWN_OPEN = {
+    "e820/long-line-echoed-in-message": "e820.py table and JSON errors quote the whole "
+    "offending text: a 243-byte line of NULs gives a 1000-character message, a 64 MiB "
+    "one a 256 MB message",
+}
 
 
 def test_regressions_exist_for_known_harnesses():
@@ -30,7 +37,13 @@ def test_regressions_exist_for_known_harnesses():
         assert p.parent.name in HARNESSES, p
 
 
-@pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.name}" for p in CASES])
+def _case(p: Path):
+    key = f"{p.parent.name}/{p.name}"
+    marks = [pytest.mark.xfail(reason=KNOWN_OPEN[key], strict=False)] if key in KNOWN_OPEN else []
+    return pytest.param(p, id=key, marks=marks)
+
+
+@pytest.mark.parametrize("path", [_case(p) for p in CASES])
 def test_fuzz_regression(path, tmp_path, monkeypatch):
     monkeypatch.setenv("NOTEFORGE_FUZZ_TMP", str(tmp_path))
     harness = importlib.import_module(f"fuzz_{path.parent.name}")
