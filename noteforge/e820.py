@@ -234,27 +234,32 @@ def _type_uncached(text: str, names: dict[str, int]) -> int | None:
 
 _HEX = r"[0-9a-fA-F]+"
 _XEN_PREFIX = re.compile(r"\(XEN\)(?: \[[^\],]*\])?")
-_XEN_HEADER = re.compile(r"^\s*(\S.*?\s+RAM map|Dom\d+ memory map):\s*$")
+# Every pattern here must run in linear time on a line of any length (a pasted
+# log may hold a 300 kB line): no lazy group followed by a repeated class that
+# can match the same characters, which backtracks quadratically.
+_XEN_HEADER = re.compile(r"^\s*(\S.*?\sRAM map|Dom\d+ memory map):\s*$")
 _XEN_TYPE = r"(\(\s*[A-Za-z ]+\s*\)|type\s+\d+)"
 _XEN_NEW = re.compile(rf"^\s*\[\s*({_HEX})\s*,\s*({_HEX})\s*\]\s+{_XEN_TYPE}\s*$")
 _XEN_OLD = re.compile(rf"^\s*({_HEX})\s*-\s*({_HEX})\s+{_XEN_TYPE}\s*$")
 # Inside a Xen map block, any (XEN) line shaped like this is a map row and must parse.
 _XEN_ROWISH = re.compile(r"^\s+(?:\[\s*[0-9a-fA-F]|[0-9a-fA-F]{8,}\s*-)")
-_XEN_VERSION = re.compile(r"Xen version (\S.*?)\s*$")
-_XEN_CMDLINE = re.compile(r"Command line:\s?(.*?)\s*$")
+_XEN_VERSION = re.compile(r"Xen version (\S(?:.*\S)?)\s*$")
+_XEN_CMDLINE = re.compile(r"Command line:\s?((?:.*\S)?)\s*$")
 
 _LINUX_TAGS = ("BIOS-e820", "BIOS-88", "BIOS-e801", "user", "Xen", "e820", "modified")
 _LINUX_ROWISH = re.compile(
     r"(?:^|[\s\]:;>|])(BIOS-e820|BIOS-88|BIOS-e801|user|Xen|e820|modified):"
     r"\s*(\[mem\b|[0-9a-fA-F]{8,}\s*-)"
 )
-_LINUX_NEW = re.compile(rf"^\[mem\s+0x({_HEX})\s*-\s*0x({_HEX})\s*\]\s+(\S.*?)\s*$")
+_LINUX_NEW = re.compile(rf"^\[mem\s+0x({_HEX})\s*-\s*0x({_HEX})\s*\]\s+(\S(?:.*\S)?)\s*$")
 _LINUX_OLD = re.compile(rf"^({_HEX})\s*-\s*({_HEX})\s+(\(\s*[A-Za-z ]+\s*\)|\(?type\s+\d+\)?)\s*$")
 
 _HVM_TAG = re.compile(r"(HVM\d+:|\(d\d+\))")
 _SEABIOS_HEADER = re.compile(r"e820 map has (\d+) items:")
 _HVMLOADER_HEADER = re.compile(r"\bE820 table:\s*$")
-_SEABIOS_ROW = re.compile(rf"^\s*(\d+):\s*({_HEX})\s*-\s*({_HEX})\s*=\s*(\d+)(?:\s+(\S.*?))?\s*$")
+_SEABIOS_ROW = re.compile(
+    rf"^\s*(\d+):\s*({_HEX})\s*-\s*({_HEX})\s*=\s*(\d+)(?:\s+(\S(?:.*\S)?))?\s*$"
+)
 _HVMLOADER_ROW = re.compile(
     rf"^\s*\[\s*(\d+)\s*\]:\s*({_HEX}):({_HEX})\s*-\s*({_HEX}):({_HEX}):\s*"
     rf"(RAM|RESERVED|ACPI|NVS|UNKNOWN\s*\(\s*({_HEX})\s*\))\s*$"
@@ -263,7 +268,14 @@ _HVM_ROWISH = re.compile(r"^\s*(?:\d+:|\[\s*\d+\s*\]:)")
 _HVMLOADER_INFO = re.compile(r"^\s*(HOLE:|OVERLAP!!)")
 
 _JSON_START = re.compile(r"^\s*(\{|\[\s*(\{|\]))")
-_SYSFS_LINE = re.compile(r"^(.*?)(\d+)/(start|end|type):(.*)$")
+_SYSFS_LINE = re.compile(r"^(.*?)(?<!\d)(\d+)/(start|end|type):(.*)$")
+
+
+def _quote(value: object, limit: int = 120) -> str:
+    """repr() of the offending text for an error message, cut to `limit`
+    characters: a bad 100 kB line must not become a 100 kB message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 # --------------------------------------------------------------------------
@@ -327,7 +339,7 @@ def parse_map_text(
         if empty:
             kind = f"{format} " if format else ""
             raise MapError(
-                f"{source}:{empty[0].line}: map header {empty[0].name!r} is followed by no "
+                f"{source}:{empty[0].line}: map header {_quote(empty[0].name)} is followed by no "
                 f"{kind}entries"
             )
         wanted = f"{format} lines" if format else (
@@ -344,7 +356,7 @@ def parse_map_text(
 
 def _check_format(format: str | None) -> None:
     if format is not None and format not in FORMATS:
-        raise MapError(f"unknown map format {format!r}: expected one of {', '.join(FORMATS)}")
+        raise MapError(f"unknown map format {_quote(format)}: expected one of {', '.join(FORMATS)}")
 
 
 # --------------------------------------------------------------------------
@@ -366,7 +378,7 @@ class _Scanner:
         text = line.strip()
         if len(text) > 160:
             text = text[:157] + "..."
-        return MapError(f"{self.source}:{number}: expected {expected}: {text!r}")
+        return MapError(f"{self.source}:{number}: expected {expected}: {_quote(text)}")
 
     def _want(self, fmt: str) -> bool:
         return self.fmt is None or self.fmt == fmt
@@ -621,11 +633,11 @@ def _sysfs_entry(index: int, fields: dict[str, tuple[int, str]], source: str) ->
             values[name] = int(text, 16) if text.lower().startswith("0x") else int(text, 0)
         except ValueError:
             raise MapError(
-                f"{source}:{number}: expected a 0x-hex address for {index}/{name}: {text!r}"
+                f"{source}:{number}: expected a 0x-hex address for {index}/{name}: {_quote(text)}"
             ) from None
         if values[name] > U64_MAX:
             raise MapError(f"{source}:{number}: expected an address that fits in 64 bits: "
-                           f"{text!r}")
+                           f"{_quote(text)}")
     number, text = fields["type"]
     t = _type_from_name(text, _SYSFS_TYPES)
     if t is None:
@@ -634,7 +646,7 @@ def _sysfs_entry(index: int, fields: dict[str, tuple[int, str]], source: str) ->
         else:
             raise MapError(
                 f"{source}:{number}: expected a memmap type (System RAM, Reserved, ACPI "
-                f"Tables, ACPI Non-volatile Storage, ...): {text!r}"
+                f"Tables, ACPI Non-volatile Storage, ...): {_quote(text)}"
             )
     start, last = values["start"], values["end"]
     if last == U64_MAX:
@@ -696,12 +708,12 @@ def _table_number(token: str, what: str, source: str, number: int, line: str) ->
     if m is None or (len(m.group(1)) > 1 and m.group(1)[0] == "0" and m.group(1)[1] not in "xX"):
         raise MapError(
             f"{source}:{number}: expected {what} as 0x-hex or decimal (a leading zero or hex "
-            f"without 0x is ambiguous): {line.strip()!r}"
+            f"without 0x is ambiguous): {_quote(line.strip())}"
         )
     value = int(m.group(1), 0) * _SUFFIX[m.group(2).upper()]
     if value > U64_MAX:
         raise MapError(f"{source}:{number}: {what} {token} does not fit in 64 bits: "
-                       f"{line.strip()!r}")
+                       f"{_quote(line.strip())}")
     return value
 
 
@@ -722,7 +734,7 @@ def _parse_table(lines: Sequence[str], source: str) -> _Block:
             ):
                 raise MapError(
                     f"{source}:{number}: expected a header 'start end type', 'start last type' "
-                    f"or 'start size type': {raw.strip()!r}"
+                    f"or 'start size type': {_quote(raw.strip())}"
                 )
             second = cols[1]
             block.line = number
@@ -730,7 +742,7 @@ def _parse_table(lines: Sequence[str], source: str) -> _Block:
         seen_row = True
         if len(tokens) < 3:
             raise MapError(f"{source}:{number}: expected 'START {second.upper()} TYPE': "
-                           f"{raw.strip()!r}")
+                           f"{_quote(raw.strip())}")
         start = _table_number(tokens[0], "START", source, number, raw)
         kind, value_text = second, tokens[1]
         kw = re.match(r"^(end|last|size)=(.+)$", tokens[1], re.I)
@@ -744,23 +756,23 @@ def _parse_table(lines: Sequence[str], source: str) -> _Block:
         if t is None:
             raise MapError(
                 f"{source}:{number}: expected TYPE as a number or a name (usable, reserved, "
-                f"ACPI data, ACPI NVS, unusable, persistent): {raw.strip()!r}"
+                f"ACPI data, ACPI NVS, unusable, persistent): {_quote(raw.strip())}"
             )
         if kind == "size":
             end = start + value
             if end > U64_MAX:
                 raise MapError(f"{source}:{number}: start + size overflows 64 bits: "
-                               f"{raw.strip()!r}")
+                               f"{_quote(raw.strip())}")
         elif kind == "last":
             if value == U64_MAX:
                 raise MapError(f"{source}:{number}: last + 1 overflows 64 bits: "
-                               f"{raw.strip()!r}")
+                               f"{_quote(raw.strip())}")
             end = value + 1
         else:
             end = value
         if end < start:
             raise MapError(f"{source}:{number}: expected an end not below the start: "
-                           f"{raw.strip()!r}")
+                           f"{_quote(raw.strip())}")
         if end == start:
             block.warnings.append(f"line {number}: empty entry at {start:#x}")
         block.entries.append(E820Entry(start, end, t))
@@ -810,7 +822,7 @@ def _parse_json(text: str, source: str, which) -> HostMap:
             raw = item.get("type", item.get("type_name"))
             t = _type_from_name(raw, _TABLE_TYPES) if isinstance(raw, str) else None
             if t is None:
-                raise MapError(f"{where}.type: expected a type number or name, got {raw!r}")
+                raise MapError(f"{where}.type: expected a type number or name, got {_quote(raw)}")
         if end < start:
             raise MapError(f"{where}: end {end:#x} is below start {start:#x}")
         block.entries.append(E820Entry(start, end, t))
@@ -821,18 +833,18 @@ def _parse_json(text: str, source: str, which) -> HostMap:
 
 def _json_int(value, where: str) -> int:
     if isinstance(value, bool):
-        raise MapError(f"{where}: expected an integer, got {value!r}")
+        raise MapError(f"{where}: expected an integer, got {_quote(value)}")
     if isinstance(value, int):
         result = value
     elif isinstance(value, str):
         try:
             result = int(value, 0)
         except ValueError:
-            raise MapError(f"{where}: expected an integer, got {value!r}") from None
+            raise MapError(f"{where}: expected an integer, got {_quote(value)}") from None
     else:
-        raise MapError(f"{where}: expected an integer, got {value!r}")
+        raise MapError(f"{where}: expected an integer, got {_quote(value)}")
     if not 0 <= result <= U64_MAX:
-        raise MapError(f"{where}: {value!r} does not fit in 64 bits")
+        raise MapError(f"{where}: {_quote(value)} does not fit in 64 bits")
     return result
 
 
@@ -890,7 +902,7 @@ def _pick(blocks: Sequence[_Block], names: Sequence[str], which, source: str) ->
     if len(partial) == 1:
         return partial[0]
     reason = "matches several" if partial else "matches none"
-    raise MapError(f"{source}: map {which!r} {reason} of: {_listing(names)}")
+    raise MapError(f"{source}: map {_quote(which)} {reason} of: {_listing(names)}")
 
 
 def _listing(names: Sequence[str]) -> str:

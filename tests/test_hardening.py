@@ -527,11 +527,6 @@ def test_writer_on_an_image_without_load_range_is_one_line(tmp_path, capsys):
     assert sorted(x.name for x in tmp_path.iterdir()) == ["vmlinux"]
 
 
-@pytest.mark.xfail(reason="open bug: three regexes of noteforge/e820.py backtrack "
-                   "quadratically: _LINUX_NEW `(\\S.*?)\\s*$` and _XEN_HEADER "
-                   "`\\S.*?\\s+RAM map` on long runs of blanks, _SYSFS_LINE "
-                   "`^(.*?)(\\d+)/` on long runs of digits (a 300 kB line takes minutes)",
-                   strict=False)
 @pytest.mark.parametrize("line", [
     "BIOS-e820: [mem 0x0-0x1] persistent (type {blanks}x",
     "(XEN) Xen-e820 RAM map:\n(XEN) x{blanks}x",
@@ -556,8 +551,6 @@ def test_e820_long_runs_do_not_hang(tmp_path, line):
     assert proc.stderr.decode().count("\n") == 1
 
 
-@pytest.mark.xfail(reason="open bug: e820.py table/JSON errors quote the whole offending text, "
-                   "unbounded", strict=False)
 @pytest.mark.parametrize("text", [
     "0x0 0x1000 " + "u" * 100_000 + "\n",
     '{"entries": [{"start": "' + "a" * 100_000 + '"}]}',
