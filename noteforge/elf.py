@@ -14,14 +14,16 @@ machine names (elftools.elf.descriptions), a table lookup with no parsing.
 
 Every read goes through a Source whose read() raises ImageError naming the
 file and the offset, so a truncated or hostile file gives a one-line error,
-never an IndexError or struct.error.
+never an IndexError or struct.error. The note walk checks its bounds first,
+as libelf's elf_access_ok does: a note that runs past the end of the image is
+read as Xen reads it (zeros, the image marked broken), with a warning.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
 from .errors import ImageError, at
@@ -29,6 +31,7 @@ from .notes import (
     DESC_KEEP,
     ELF_MAX_STRING_LENGTH,
     ELF_MAX_TOTAL_NOTE_COUNT,
+    INTEGER_TYPES,
     STRING_TYPES,
     XEN_NOTE_NAME,
     Accumulator,
@@ -372,6 +375,98 @@ class NoteWalk:
     warnings: list[str] = field(default_factory=list)
     walked_segments: list[tuple[int, int]] = field(default_factory=list)  # (start, end)
     sections_walked: bool = False
+    out_of_range: int = 0  # reads past the end of the image (each marks it broken)
+
+
+# Xen reads a dom0 kernel through its directmap (bootstrap_map of the boot
+# module: DIRECTMAP_VIRT_START + the module's physical address, see
+# xen/arch/x86/setup.c), and libelf computes the end of a note area as a
+# pointer, image + offset + size (libelf-tools.c elf_segment_end,
+# elf_section_end). The rule noteforge applies: an area whose
+# DIRECTMAP_VIRT_START + offset + size wraps past 2**64 to at or below
+# DIRECTMAP_VIRT_START + offset holds no note (elf_xen_parse_notes' loop,
+# `note < end`, never runs). The module's physical address is not known
+# here; it is taken as 0, so any end from 0x7d0000000000 on wraps.
+# The userspace tools (readnotes, the differential oracle) map the image
+# below 2**47 and wrap only for ends within 2**47 of 2**64: the difference
+# is documented in docs/xen-quirks.md (`note-area-end-mapping`).
+XEN_DIRECTMAP_START = 0xFFFF830000000000
+_U64 = (1 << 64) - 1
+
+
+def area_wraps(offset: int, size: int) -> bool:
+    """Does libelf, running in Xen, see [offset, offset + size) as empty
+    because its end pointer wraps? (See XEN_DIRECTMAP_START.)"""
+    start = (XEN_DIRECTMAP_START + offset) & _U64
+    end = (XEN_DIRECTMAP_START + offset + size) & _U64
+    return size > 0 and end <= start
+
+
+def _mark(walk: NoteWalk, why: str) -> None:
+    """elf_mark_broken: the first reason sticks. After a failed FEATURES note
+    Xen has stopped reading notes (elf_xen_parse returns there); noteforge
+    reads on only to show them, and marks nothing."""
+    if walk.elf_broken is None and walk.acc.failed is None:
+        walk.elf_broken = why
+
+
+_OOR = "out of range access"
+_OOR_WARNINGS = 4  # out-of-range warnings kept per walk: the mark is what matters
+
+
+def _out_of_range(walk: NoteWalk, note: int, label: str, what: str, offset: int,
+                  length: int | None, size: int, record: bool) -> None:
+    """An access libelf's elf_access_ok refuses: the read gives 0 (or no
+    string), the image is marked broken, the walk goes on."""
+    _mark(walk, _OOR)
+    if not record or walk.acc.failed is not None:
+        return
+    walk.out_of_range += 1
+    if walk.out_of_range <= _OOR_WARNINGS:
+        walk.warnings.append(
+            f"note at {note:#x} in {label}: its {what} at offset {offset:#x}"
+            + ("" if length is None else f" ({length:#x} bytes)")
+            + f" runs past the end of the ELF image ({size:#x} bytes); Xen reads nothing there "
+            "and marks the image broken (out of range access)"
+        )
+
+
+def _u32(src: Source, hdr: ElfHeader, offset: int) -> int | None:
+    """A 32-bit note header field as elf_uval reads it, or None (out of range)."""
+    if offset + 4 > src.size:
+        return None
+    return struct.unpack(hdr.endian + "I", src.read(offset, 4, "note header"))[0]
+
+
+def _strval(src: Source, offset: int, what: str) -> tuple[bytes | None, str | None]:
+    """elf_strval: the bytes from `offset` to the first NUL: (text, None), or
+    (None, why) with why "out of range access" (the image ends first) or
+    "excessively long string" (no NUL in the first 4097 bytes)."""
+    if offset >= src.size:
+        return None, _OOR
+    if offset + ELF_MAX_STRING_LENGTH + 1 <= src.size:
+        text, too_long = src.read_cstring(offset, ELF_MAX_STRING_LENGTH, what)
+        return (None, "excessively long string") if too_long else (text, None)
+    # The window reaches the end of the image: look no further than its end
+    # (a string cap of what is left; "too long" then means no NUL before it).
+    text, runs_off = src.read_cstring(offset, src.size - offset - 1, what)
+    return (None, _OOR) if runs_off else (text, None)
+
+
+# How libelf reads a Xen note's desc (elf_note_numeric reads the whole
+# 1/2/4/8-byte value at once; elf_note_numeric_array one 4-byte word at a
+# time, word 0 of SUPPORTED_FEATURES and words 0-2 of PHYS32_RELOC): a unit
+# that does not lie wholly in the image reads 0. Returns (unit, bytes read),
+# or None when libelf reads nothing (odd sizes read 0 without a look; L1_MFN_VALID
+# and unknown types are not read by the loader at all).
+def _desc_reads(ntype: int, descsz: int) -> tuple[int, int] | None:
+    if ntype in (17, 19):
+        if descsz % 4:
+            return None
+        return 4, min(descsz, 4 if ntype == 17 else 12)
+    if ntype in INTEGER_TYPES and descsz in (1, 2, 4, 8):
+        return descsz, descsz
+    return None
 
 
 def walk_area(
@@ -388,90 +483,118 @@ def walk_area(
 ) -> int:
     """elf_xen_parse_notes over [start, end): returns how many Xen notes it
     held. Notes are applied to walk.acc unless record is False (then this is
-    a look at notes Xen does not read)."""
+    a look at notes Xen does not read).
+
+    Reads outside the image behave as libelf's (elf_access_ok): a field
+    reads 0, a string is not read, and the image is marked broken "out of
+    range access"; a note whose name cannot be read is skipped; the walk
+    goes on to the next note (elf_note_next) and ends at the first note that
+    starts outside the image."""
     xen_here = 0
-    e = hdr.endian
+    size = src.size
     note = start
     label = f"{'PT_NOTE segment' if kind == 'segment' else 'SHT_NOTE section'} {index}"
     if section_name:
         label += f" ({section_name})"
     while note < end:
         if walk.total >= ELF_MAX_TOTAL_NOTE_COUNT:
-            if walk.elf_broken is None:
-                walk.elf_broken = "too many ELF notes"
+            _mark(walk, "too many ELF notes")
             walk.warnings.append(
                 f"more than {ELF_MAX_TOTAL_NOTE_COUNT} notes: Xen stops reading notes at "
                 f"{note:#x} in {label} and marks the image broken"
             )
             break
-        if note >= src.size:
-            # Xen counts this one, fails to read it (marking the image broken)
-            # and stops: elf_note_next finds the note outside the image.
-            walk.total += 1
-            if walk.elf_broken is None:
-                walk.elf_broken = "out of range access"
-            break
         walk.total += 1
-        header = src.read(note, 12, f"note header in {label}")
-        namesz, descsz, ntype = struct.unpack(e + "III", header)
         name_off = note + 12
-        desc_off = name_off + _pad4(namesz)
-        if name_off + namesz > src.size:
-            raise ImageError(past_end(src, name_off, namesz, f"note name in {label}"))
-        if desc_off + descsz > src.size:
-            raise ImageError(past_end(src, desc_off, descsz, f"note desc in {label}"))
-        name_bytes, name_too_long = src.read_cstring(
-            name_off, ELF_MAX_STRING_LENGTH, f"note name in {label}")
-        nxt = desc_off + _pad4(descsz)
-        if name_too_long:
-            if walk.elf_broken is None:
-                walk.elf_broken = "excessively long string"
+        name_bytes, why = _strval(src, name_off, f"note name in {label}")
+        if why == "excessively long string":
+            _mark(walk, why)
             walk.warnings.append(f"note at {note:#x} in {label}: name longer than "
                                  f"{ELF_MAX_STRING_LENGTH} bytes; Xen skips it")
-            note = nxt
-            continue
-        owner = name_bytes.decode("latin-1")
-        if namesz == 0 and descsz == 0 and ntype == 0 and owner == "":
-            note = nxt  # padding: counted, not shown
-            continue
-        desc = src.read(desc_off, min(descsz, DESC_KEEP), f"note desc in {label}")
-        origin = NoteOrigin(kind, index, note, desc_off, section_name)
-        desc_str = None
-        too_long = False
-        is_xen = owner == XEN_NOTE_NAME
-        if is_xen and (ntype in STRING_TYPES or ntype == 0):
-            desc_str, too_long = src.read_cstring(
-                desc_off, ELF_MAX_STRING_LENGTH, f"string of Xen note type {ntype} in {label}")
-            if too_long:
-                desc_str = None
-                if walk.elf_broken is None:
-                    walk.elf_broken = "excessively long string"
-        raw = RawNote(owner, ntype, namesz, descsz, desc, origin, desc_str, too_long,
-                      hdr.big_endian, hdr.elf_class)
-        if nxt > end and record:
-            walk.warnings.append(
-                f"note at {note:#x} runs past the end of {label} ({end:#x}); Xen reads it anyway"
-            )
-        if is_xen:
-            decoded = decode_xen_note(raw)
-            xen_here += 1
-            if record:
-                if walk.acc.failed is not None:
-                    decoded = _not_applied(decoded, "after the failed FEATURES note: Xen has "
-                                           "stopped reading notes")
-                    walk.acc.count += 1
-                else:
-                    walk.acc.apply(decoded)
-                walk.xen_notes.append(decoded)
-        elif record:
-            walk.other_notes.append(decode_other_note(raw))
-        note = nxt
+        elif why is not None:
+            if note < size:
+                _out_of_range(walk, note, label, "name", name_off, None, size, record)
+            else:
+                _mark(walk, _OOR)  # a note wholly past the end: the area warning says so
+        if name_bytes is not None:
+            xen_here += _one_note(src, hdr, note, name_bytes, end, kind, index, label,
+                                  section_name, walk, record)
+        # elf_note_next: namesz and descsz read again (0 when out of range),
+        # and the walk ends once a note starts outside the image.
+        namesz, descsz = _u32(src, hdr, note), _u32(src, hdr, note + 4)
+        if namesz is None or descsz is None:
+            _mark(walk, _OOR)
+        if note >= size:
+            break
+        note = name_off + _pad4(namesz or 0) + _pad4(descsz or 0)
     return xen_here
 
 
-def _not_applied(note: Note, why: str) -> Note:
-    from dataclasses import replace
+def _one_note(src: Source, hdr: ElfHeader, note: int, name_bytes: bytes, end: int, kind: str,
+              index: int, label: str, section_name: str | None, walk: NoteWalk,
+              record: bool) -> int:
+    """One note whose name could be read (so its 12-byte header lies in the
+    image): decoded, and applied if it is a Xen note. Returns 1 for a Xen note."""
+    size = src.size
+    namesz, descsz, ntype = struct.unpack(hdr.endian + "III",
+                                          src.read(note, 12, f"note header in {label}"))
+    desc_off = note + 12 + _pad4(namesz)
+    nxt = desc_off + _pad4(descsz)
+    owner = name_bytes.decode("latin-1")
+    if namesz == 0 and descsz == 0 and ntype == 0 and owner == "":
+        return 0  # padding: counted, not shown
+    is_xen = owner == XEN_NOTE_NAME
+    keep = min(descsz, DESC_KEEP)
+    avail = max(0, min(keep, size - desc_off))
+    desc = src.read(desc_off, avail, f"note desc in {label}") if avail else b""
+    issues: list[str] = []
+    reads = _desc_reads(ntype, descsz) if is_xen else None
+    if reads is not None and desc_off + reads[1] > size:
+        unit = reads[0]
+        whole = (avail // unit) * unit
+        desc = desc[:whole] + bytes(keep - whole)
+        _out_of_range(walk, note, label, "desc", desc_off, descsz, size, record)
+        issues.append("desc runs past the end of the ELF image: what lies outside reads 0 "
+                      "(out of range access)")
+    origin = NoteOrigin(kind, index, note, desc_off, section_name)
+    desc_str = None
+    too_long = False
+    if is_xen and (ntype in STRING_TYPES or ntype == 0):
+        desc_str, why = _strval(src, desc_off, f"string of Xen note type {ntype} in {label}")
+        # Type 0 (INFO) is not in libelf's table: read for display only.
+        if why == "excessively long string":
+            too_long = True
+            if ntype:
+                _mark(walk, why)
+        elif why is not None and ntype:
+            _out_of_range(walk, note, label, "string", desc_off, None, size, record)
+            issues.append("string runs past the end of the ELF image: Xen reads nothing "
+                          "and ignores this note (out of range access)")
+    raw = RawNote(owner, ntype, namesz, descsz, desc, origin, desc_str, too_long,
+                  hdr.big_endian, hdr.elf_class)
+    if nxt > end and record:
+        walk.warnings.append(
+            f"note at {note:#x} runs past the end of {label} ({end:#x}); Xen reads it anyway"
+        )
+    if not is_xen:
+        if record:
+            walk.other_notes.append(decode_other_note(raw))
+        return 0
+    decoded = decode_xen_note(raw)
+    if issues and walk.acc.failed is None:  # Xen read nothing after a failed FEATURES
+        decoded = replace(decoded, issues=(*decoded.issues, *issues))
+    if record:
+        if walk.acc.failed is not None:
+            decoded = _not_applied(decoded, "after the failed FEATURES note: Xen has "
+                                   "stopped reading notes")
+            walk.acc.count += 1
+        else:
+            walk.acc.apply(decoded)
+        walk.xen_notes.append(decoded)
+    return 1
 
+
+def _not_applied(note: Note, why: str) -> Note:
     return replace(note, applied=False, issues=(*note.issues, why))
 
 
@@ -499,6 +622,12 @@ def walk_notes(
             continue
         end = ph.offset + ph.filesz
         walk.notes_seen = True
+        if area_wraps(ph.offset, ph.filesz):
+            walk.warnings.append(
+                f"PT_NOTE segment {ph.index}: p_offset {ph.offset:#x} + p_filesz {ph.filesz:#x} "
+                "wraps Xen's end pointer (libelf elf_segment_end): Xen reads no note in it"
+            )
+            continue
         walk.walked_segments.append((ph.offset, end))
         if end > src.size:
             walk.warnings.append(
@@ -516,6 +645,12 @@ def walk_notes(
             continue
         end = sh.offset + sh.size
         walk.notes_seen = True
+        if area_wraps(sh.offset, sh.size):
+            walk.warnings.append(
+                f"SHT_NOTE section {sh.index}: sh_offset {sh.offset:#x} + sh_size {sh.size:#x} "
+                "wraps Xen's end pointer (libelf elf_section_end): Xen reads no note in it"
+            )
+            continue
         if end > src.size:
             walk.warnings.append(
                 f"SHT_NOTE section {sh.index} ({sh.offset:#x}-{end:#x}) runs past the end of "

@@ -47,7 +47,7 @@ from .elf import (
     walk_notes,
 )
 from .errors import DecompressError, ImageError, UsageError, at
-from .notes import Note, XenParams, finish, note_type_name
+from .notes import Note, XenParams, finish, note_type_name, reaches_addr_calc_check
 
 ELF_MAGIC = b"\x7fELF"
 _HEAD = 128 * 1024  # enough for any setup header plus its kernel_version string
@@ -433,9 +433,18 @@ def _describe(loc: _Located, src: FileSource | StreamSource) -> KernelImage:
 
     walk = walk_notes(src, hdr, phdrs, get_sections)
     warnings: list[str] = []
-    if walk.acc.bsd_symtab:
+    # elf_xen_addr_calc_check parses the BSD symbol table only when the
+    # parse got that far (libelf-dominfo.c elf_xen_parse), loadable PT_LOAD
+    # or not.
+    bsd = walk.acc.bsd_symtab and reaches_addr_calc_check(
+        walk.acc, notes_seen=walk.notes_seen, machine=hdr.machine)
+    if bsd:
         get_sections()
-    load, load_warnings, elf_broken = _load_range(hdr, phdrs, sections, walk)
+    load, load_warnings, bsd_broken = _load_range(hdr, phdrs, sections, bsd)
+    # elf_init already counted the section headers (elf_shdr_count), so its
+    # mark comes before any the note walk or the symbol table leave.
+    shnum_broken = ("far too many section headers" if hdr.shnum > shdr_count(hdr, src.size)
+                    else None)
     warnings += _image_warnings(loc, hdr, phdrs, src)
     warnings += walk.warnings
     warnings += load_warnings
@@ -449,7 +458,7 @@ def _describe(loc: _Located, src: FileSource | StreamSource) -> KernelImage:
         e_entry=hdr.entry,
         kstart=load.dest_base if load else None,
         kend=load.kend if load else None,
-        elf_broken=walk.elf_broken or elf_broken,
+        elf_broken=shnum_broken or walk.elf_broken or bsd_broken,
         total_note_count=walk.total,
     )
     if load is not None:
@@ -492,12 +501,15 @@ def _load_range(
     hdr: ElfHeader,
     phdrs: tuple[ProgramHeader, ...],
     sections: tuple[SectionHeader, ...] | None,
-    walk: NoteWalk,
+    bsd_symtab: bool,
 ) -> tuple[LoadRange | None, list[str], str | None]:
     """elf_parse_binary (pstart, pend, palign over loadable PT_LOADs, in 64-bit
-    arithmetic as Xen does it), and for BSD_SYMTAB "yes" elf_parse_bsdsyms,
-    which extends the kernel's end by the symbol and string tables Xen loads
-    after it. The entry check is filled in by the caller."""
+    arithmetic as Xen does it), and when `bsd_symtab` (BSD_SYMTAB "yes" and
+    the parse reached elf_xen_addr_calc_check) elf_parse_bsdsyms, which
+    extends the kernel's end by the symbol and string tables Xen loads after
+    it, and marks the image broken when there is no symbol table, even with
+    no loadable PT_LOAD (pend 0 then). The entry check is filled in by the
+    caller."""
     warnings: list[str] = []
     low, high, palign = _U64, 0, 0
     lowest: ProgramHeader | None = None
@@ -513,11 +525,12 @@ def _load_range(
         high = max(high, end)
         palign = max(palign, ph.align)
     if lowest is None:
-        return None, warnings, None
+        broken = _bsd_symtab(hdr, sections or (), high)[2] if bsd_symtab else None
+        return None, warnings, broken
     kend = high
     bsd_start = bsd_end = None
     broken = None
-    if walk.acc.bsd_symtab:
+    if bsd_symtab:
         bsd_start, bsd_end, broken = _bsd_symtab(hdr, sections or (), high)
         if bsd_end is not None:
             kend = bsd_end

@@ -763,6 +763,19 @@ def finish(
 EM_386, EM_ARM, EM_X86_64 = 3, 40, 62
 
 
+def reaches_addr_calc_check(acc: Accumulator, *, notes_seen: bool, machine: int) -> bool:
+    """Does elf_xen_parse get as far as elf_xen_addr_calc_check (where
+    libelf parses the BSD symbol table, elf_parse_bsdsyms)? Only when no
+    FEATURES note failed the note walk and elf_xen_note_check passed."""
+    if acc.failed is not None:
+        return False
+    raw_entry = acc.values.get("phys32_entry")
+    phys32 = None if raw_entry is None else raw_entry & 0xFFFFFFFF
+    if phys32 == UNSET_ADDR32:
+        phys32 = None
+    return _note_check(acc, notes_seen, machine, phys32) is None
+
+
 def _note_check(acc: Accumulator, notes_seen: bool, machine: int, phys32: int | None) -> str | None:
     """elf_xen_note_check (hvm): no note area at all is fatal on x86; ARM is
     never checked; an image with PHYS32_ENTRY passes; otherwise the old PV

@@ -13,7 +13,8 @@ is compared with an independent reading of the note bytes in this file.
 
 Every disagreement must be a documented Xen quirk (docs/xen-quirks.md; the
 quirk ids below are its section ids) or an open noteforge bug listed in
-OPEN_BUGS, each with an xfail test that turns green when it is fixed.
+OPEN_BUGS, each with an xfail test that turns green when it is fixed (the
+four found so far are fixed: FIXED_BUGS, with regression tests).
 
 Run by hand for bigger figures:  python tests/test_differential.py --count 20000
 """
@@ -40,6 +41,7 @@ import xenref  # noqa: E402
 from xenref import UNSET_ADDR, UNSET_ADDR32  # noqa: E402
 from xenref.kernels import vmlinux_from_bzimage  # noqa: E402
 
+from noteforge.elf import area_wraps  # noqa: E402
 from noteforge.errors import NoteforgeError  # noqa: E402
 from noteforge.image import open_image  # noqa: E402
 
@@ -206,59 +208,61 @@ def quirk_ident_class_data(data, nf, lx, diffs) -> bool:
             and len(data) > 5 and (data[4] not in (1, 2) or data[5] not in (1, 2)))
 
 
-QUIRKS = {
-    "paddr-offset-without-virt-base": quirk_paddr_offset_4_17,
-    "ident-class-data": quirk_ident_class_data,
-}
-
-# Disagreements that are noteforge bugs, reported to the owners of the
-# modules named; each has an xfail test below. When one is fixed, its xfail
-# test passes (XPASS): remove the entry and the test.
-def bug_note_past_eof(data, nf, lx, diffs) -> bool:
-    """elf.py walk_area raises ImageError when a note's name or desc runs past
-    the end of the file; libelf reads what is there (out-of-range bytes read
-    as 0, the image marked broken "out of range access") and goes on."""
-    return (nf.status == "error" and lx.status != "not-elf"
-            and ("runs past the end" in nf.message or "no terminating NUL" in nf.message))
-
-
-def bug_note_segment_wrap(data, nf, lx, diffs) -> bool:
-    """elf.py walk_notes: p_offset + p_filesz is not wrapped; libelf computes
-    the segment end as a pointer (image address + p_offset + p_filesz), so a
-    huge p_filesz wraps below the start and the segment holds no note. Where
-    it wraps depends on where the image is mapped (user space for the tools,
-    Xen's directmap for dom0), so any end past 2**63 is taken as wrapping."""
+def quirk_note_area_end_mapping(data, nf, lx, diffs) -> bool:
+    """libelf computes a note area's end as a pointer (elf_segment_end):
+    Xen maps the kernel in its directmap (upper half), the tools below 2**47,
+    so an end between about 2**47 and 2**64 - 2**47 wraps in Xen (no note
+    read, which noteforge models: elf.area_wraps) but not in the oracle."""
     try:
         layout = seedlib.read_layout(data)
     except Exception:
         return False
-    return any(p.type == seedlib.PT_NOTE and p.offset and p.offset + p.filesz >= 1 << 63
-               for p in layout.phdrs)
+    return any(p.type == seedlib.PT_NOTE and p.offset and area_wraps(p.offset, p.filesz)
+               and p.offset + p.filesz < (1 << 64) - (1 << 47) for p in layout.phdrs)
 
 
-def bug_shnum_broken(data, nf, lx, diffs) -> bool:
-    """elf.py/image.py warn that Xen marks an image with too many section
-    headers broken ("far too many section headers") but do not set
-    effective.elf_broken."""
-    return _is(diffs, "broken") and lx.broken == "far too many section headers" and not nf.broken
+def _reloc_desc_past_end(data: bytes) -> bool:
+    """A Xen PHYS32_RELOC note whose words (the first 3) run past the end."""
+    try:
+        layout = seedlib.read_layout(data)
+    except Exception:
+        return False
+    e = layout.endian
+    for p in layout.phdrs:
+        if p.type != seedlib.PT_NOTE or not p.offset:
+            continue
+        pos, end = p.offset, min(p.offset + p.filesz, len(data))
+        while pos + 12 <= end:
+            namesz, descsz, ntype = struct.unpack_from(f"{e}III", data, pos)
+            desc_at = pos + 12 + ((namesz + 3) & ~3 & 0xFFFFFFFF)
+            name = data[pos + 12 : pos + 16]
+            if (name == b"Xen\0" and ntype == 19 and descsz % 4 == 0
+                    and desc_at + min(descsz, 12) > len(data)):
+                return True
+            pos = desc_at + ((descsz + 3) & ~3 & 0xFFFFFFFF)
+    return False
 
 
-def bug_bsd_symtab_broken(data, nf, lx, diffs) -> bool:
-    """image.py decides the BSD symbol table's "broken" mark on its own: libelf
-    parses the symbol table (elf_parse_bsdsyms) inside elf_xen_addr_calc_check,
-    so only when BSD_SYMTAB is "yes" AND elf_xen_note_check passed, and then
-    even without a loadable PT_LOAD. noteforge marks it when the note check
-    fails (no PHYS32_ENTRY, no xen-3.0) and skips it when there is no load range."""
-    symtab = "invalid ELF handle for symtab section"
-    return _is(diffs, "broken") and symtab in (nf.broken, lx.broken)
+def quirk_phys32_reloc_out_of_range_4_17(data, nf, lx, diffs) -> bool:
+    """4.17 does not know PHYS32_RELOC (XEN_ELFNOTE_MAX 18) and never reads
+    its desc; 4.19+ reads its words, and one past the end of the image marks
+    it broken "out of range access"."""
+    return (_is(diffs, "broken") and nf.broken == "out of range access" and not lx.broken
+            and _reloc_desc_past_end(data))
 
 
-OPEN_BUGS = {
-    "note-past-eof": bug_note_past_eof,
-    "bsd-symtab-broken": bug_bsd_symtab_broken,
-    "note-segment-wrap": bug_note_segment_wrap,
-    "shnum-not-broken": bug_shnum_broken,
+QUIRKS = {
+    "paddr-offset-without-virt-base": quirk_paddr_offset_4_17,
+    "ident-class-data": quirk_ident_class_data,
+    "note-area-end-mapping": quirk_note_area_end_mapping,
+    "phys32-reloc-out-of-range": quirk_phys32_reloc_out_of_range_4_17,
 }
+
+# Disagreements that are noteforge bugs, reported to the owners of the
+# modules named, each with an xfail test showing it (none open today: the
+# four found so far are fixed, see FIXED_BUGS and docs/xen-quirks.md).
+OPEN_BUGS: dict = {}
+FIXED_BUGS = ("bsd-symtab-broken", "note-past-eof", "note-segment-wrap", "shnum-not-broken")
 
 
 def classify(data: bytes, nf: Reading, lx: Reading) -> tuple[str, list]:
@@ -558,7 +562,7 @@ def _freebsd_without_entry() -> bytes:
 
 
 def _open_bug_input(bug: str) -> bytes:
-    """A small, deterministic image showing each open bug."""
+    """A small, deterministic image showing each bug found (now fixed)."""
     if bug == "note-past-eof":
         mini = _mini("vmlinuz-6.12.107+deb12-cloud-amd64")
         return mini[:-6]  # cut inside the last note's desc
@@ -583,29 +587,20 @@ def _open_bug_input(bug: str) -> bytes:
     raise AssertionError(bug)
 
 
-@pytest.mark.parametrize("bug", sorted(OPEN_BUGS))
-@pytest.mark.xfail(reason="open noteforge bug, reported to the module owner (see OPEN_BUGS)",
-                   strict=False)
-def test_open_bug_is_fixed(bug, tmp_path):
+@pytest.mark.parametrize("bug", FIXED_BUGS)
+def test_fixed_bug_agrees_with_libelf(bug, tmp_path):
+    """Each bug the differential check found, on its minimal input: noteforge
+    and libelf now agree on everything compared."""
     data = _open_bug_input(bug)
     path = tmp_path / "img"
     path.write_bytes(data)
     nf, lx = read_noteforge(path), read_libelf(data)
     outcome, diffs = classify(data, nf, lx)
     assert outcome == "agree", (outcome, diffs)
-
-
-@pytest.mark.parametrize("bug", sorted(OPEN_BUGS))
-def test_open_bug_input_shows_the_bug(bug, tmp_path):
-    """Each open bug's input really shows that bug today (so the xfail above
-    fails for the right reason); once fixed, this one fails too: remove both."""
-    data = _open_bug_input(bug)
-    path = tmp_path / "img"
-    path.write_bytes(data)
-    outcome, diffs = classify(data, read_noteforge(path), read_libelf(data))
-    if outcome == "agree":
-        pytest.xfail(f"{bug} no longer reproduces: drop it from OPEN_BUGS")
-    assert outcome == f"bug:{bug}", diffs
+    expected_broken = {"bsd-symtab-broken": None, "note-past-eof": None,
+                       "note-segment-wrap": None,
+                       "shnum-not-broken": "far too many section headers"}[bug]
+    assert (nf.broken, lx.broken) == (expected_broken, expected_broken)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -158,8 +158,6 @@ def test_shnum_with_zero_entsize_is_clamped_as_xen_does(tmp_path, capsys):
             "broken") in doc["warnings"]
 
 
-@pytest.mark.xfail(reason="open bug shnum-not-broken (docs/xen-quirks.md): the warning says "
-                   "broken, effective.elf_broken is unset", strict=False)
 def test_shnum_clamp_sets_elf_broken(tmp_path, capsys):
     data = bytearray(elf())
     struct.pack_into("<HH", data, 58, 0, 0xFFFF)
@@ -255,44 +253,49 @@ def test_string_length_cap(tmp_path, capsys):
     assert eff["pvh"] is True
 
 
-def test_descsz_overflow_is_one_line(tmp_path, capsys):
-    """descsz 0xffffffff: no traceback, no hang, no allocation of 4 GiB."""
+def test_descsz_overflow_reads_zero(tmp_path, capsys):
+    """descsz 0xffffffff: no traceback, no hang, no allocation of 4 GiB. Not
+    1, 2, 4 or 8, so libelf reads PHYS32_ENTRY as 0 without touching the desc
+    (no broken mark) and the entry check fails."""
     bad = struct.pack("<III", 4, 0xFFFFFFFF, 18) + b"Xen\0" + b"\0" * 8
-    p = write(tmp_path, "descsz", elf(bad))
-    assert refused(capsys, p) == (
-        f"noteforge: error: {p} at offset 0x210: note desc in PT_NOTE segment 1 (0xffffffff "
-        "bytes) runs past the end of the ELF image (0x1010 bytes); truncated or corrupt file")
+    doc = report(capsys, write(tmp_path, "descsz", elf(bad)))
+    eff = doc["effective"]
+    assert (eff["phys32_entry"], eff["pvh"], eff["elf_broken"]) == (0, False, None)
+    assert eff["broken"] == ("entry 0x0 is outside the kernel range [0x100000, 0x101000]: ELF "
+                             "start or entries are out of bounds")
 
 
-def test_namesz_overflow_is_one_line(tmp_path, capsys):
-    """namesz 0xfffffffd: padded in 32 bits as Xen does, (n + 3) & ~3 wraps to 0."""
+def test_namesz_overflow_wraps_as_xen_does(tmp_path, capsys):
+    """namesz 0xfffffffd: padded in 32 bits as Xen does, (n + 3) & ~3 wraps to
+    0, so the desc is read at the name: "Xen\\0" as a 4-byte PHYS32_ENTRY."""
     bad = struct.pack("<III", 0xFFFFFFFD, 4, 18) + b"Xen\0" + b"\0" * 8
-    p = write(tmp_path, "namesz", elf(bad))
-    assert refused(capsys, p) == (
-        f"noteforge: error: {p} at offset 0x20c: note name in PT_NOTE segment 1 (0xfffffffd "
-        "bytes) runs past the end of the ELF image (0x1010 bytes); truncated or corrupt file")
+    doc = report(capsys, write(tmp_path, "namesz", elf(bad)))
+    eff = doc["effective"]
+    assert (eff["phys32_entry"], eff["pvh"], eff["elf_broken"]) == (0x6E6558, False, None)
+    assert [n["origin"]["desc_offset"] for n in doc["notes"]] == [0x20C]
 
 
-def test_note_segment_past_the_end_of_the_file_is_one_line(tmp_path, capsys):
-    p = write(tmp_path, "noteseg", elf(note_filesz=0x10000000))
-    assert refused(capsys, p) == (
-        f"noteforge: error: {p} at offset 0x1000: note name in PT_NOTE segment 1 has no "
-        "terminating NUL before the end of the ELF image (0x1010 bytes)")
-
-
-@pytest.mark.xfail(reason="open bug note-past-eof (docs/xen-quirks.md): noteforge refuses, "
-                   "libelf reads zeros, marks the image broken and goes on", strict=False)
-@pytest.mark.parametrize("name", ["descsz", "namesz", "segment"])
-def test_notes_past_the_end_read_as_xen_does(tmp_path, capsys, name):
-    """What Xen does with the three files above: accepted (PHYS32_ENTRY came
-    first), image marked broken "out of range access"."""
-    bad = {"descsz": struct.pack("<III", 4, 0xFFFFFFFF, 18) + b"Xen\0" + b"\0" * 8,
-           "namesz": struct.pack("<III", 0xFFFFFFFD, 4, 18) + b"Xen\0" + b"\0" * 8,
-           "segment": b""}[name]
-    data = elf(ENTRY_NOTE + bad, note_filesz=0x10000000 if name == "segment" else None)
-    doc = report(capsys, write(tmp_path, name, data))
-    assert doc["effective"]["pvh"] is True
-    assert doc["effective"]["elf_broken"] == "out of range access"
+@pytest.mark.parametrize("with_entry", [False, True])
+def test_note_segment_past_the_end_of_the_file_is_read_as_xen_does(tmp_path, capsys,
+                                                                   with_entry):
+    """A PT_NOTE reaching far past the end of the file: Xen walks on over
+    whatever bytes follow (zero padding, the PT_LOAD's bytes) until a note's
+    name lies past the end: it marks the image broken "out of range access",
+    and the walk ends at the next note, which starts outside the file. With a
+    PHYS32_ENTRY first, Xen loads it."""
+    notes = ENTRY_NOTE if with_entry else b""
+    doc = report(capsys, write(tmp_path, "noteseg", elf(notes, note_filesz=0x10000000)))
+    eff = doc["effective"]
+    assert eff["elf_broken"] == "out of range access"
+    assert eff["pvh"] is with_entry
+    first = 0xFF4 if with_entry else 0xFF8
+    assert (f"note at {first:#x} in PT_NOTE segment 1: its name at offset {first + 12:#x} runs "
+            "past the end of the ELF image (0x1010 bytes); Xen reads nothing there "
+            "and marks the image broken (out of range access)") in doc["warnings"]
+    if with_entry:
+        assert [n["name"] for n in doc["notes"]] == ["PHYS32_ENTRY"]
+        assert doc["warnings"][-1] == ("libelf marks this image broken (out of range access); "
+                                       "Xen still loads it")
 
 
 # --- bzImage and compressed payloads -------------------------------------------------
