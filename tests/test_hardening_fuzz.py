@@ -24,11 +24,7 @@ CASES = sorted(p for p in REGRESSIONS.glob("*/*") if p.is_file())
 HARNESSES = ("image", "bzimage", "notes", "e820", "placement", "writer")
 # Inputs whose bug is reported but not fixed yet: xfail until the fix lands,
 # then remove the entry (the test XPASSes meanwhile).
-KNOWN_OPEN = {
-    "e820/long-line-echoed-in-message": "e820.py table and JSON errors quote the whole "
-    "offending text: a 243-byte line of NULs gives a 1000-character message, a 64 MiB "
-    "one a 256 MB message",
-}
+KNOWN_OPEN: dict[str, str] = {}
 
 
 def test_regressions_exist_for_known_harnesses():
