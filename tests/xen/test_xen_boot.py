@@ -124,3 +124,25 @@ def test_noteforge_predicts_what_xen_did(case, xen_boots, xen_workdir):
         assert verdict.dom0.nr_pages == xen.dom0_pages
     # And the user-facing check reads the same log to the same conclusion.
     assert compare_with_log(verdict, parse_log(boot.log, scenario.name)).status != "disagree"
+
+
+DEFAULT_SIZE = [(s, x) for s, x in SCENARIOS if s.dom0_mem is None and x.dom0_pages]
+
+
+@pytest.mark.parametrize("case", DEFAULT_SIZE, ids=[s.name for s, _ in DEFAULT_SIZE])
+def test_default_dom0_size_estimate_brackets_xen(case, xen_boots, xen_workdir):
+    """Issue 10: with no dom0_mem, noteforge can only estimate the size Xen
+    gives dom0 from the host map. On each guest size, Xen's real page count
+    (from its verbose Dom0 memory map) must lie inside the stated plausible
+    range, and the central estimate within 1 MiB of it."""
+    from noteforge.dom0mem import XenEstimate, compute_nr_pages
+    from noteforge.e820 import clean_map
+
+    scenario, xen = case
+    boot = xen_boots[scenario.name]
+    host = parse_map_text(boot.log, source=scenario.name)
+    kernel = harness.kernel_file(scenario.kernel, xen_workdir)
+    size = compute_nr_pages(None, clean_map(host).entries,
+                            estimate=XenEstimate(boot_modules=kernel.stat().st_size))
+    assert size.low <= xen.dom0_pages <= size.high
+    assert abs(size.nr_pages - xen.dom0_pages) <= 256
