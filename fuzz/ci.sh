@@ -29,6 +29,10 @@ SECONDS_EACH="${FUZZ_SECONDS:-20}"
 JOBS="${FUZZ_JOBS:-2}"
 # A fresh corpus folder per CI run: the seeds are rebuilt from ../shared and
 # what a previous run grew on this machine does not carry over.
-export NOTEFORGE_FUZZ_DIR="${NOTEFORGE_FUZZ_DIR:-$(mktemp -d /tmp/noteforge-fuzz-ci.XXXXXX)}"
+if [[ -z "${NOTEFORGE_FUZZ_DIR:-}" ]]; then
+    NOTEFORGE_FUZZ_DIR="$(mktemp -d /tmp/noteforge-fuzz-ci.XXXXXX)"
+    CLEAN_UP=1  # removed after a clean run; kept (with the crashing inputs) otherwise
+fi
+export NOTEFORGE_FUZZ_DIR
 "$PY" fuzz/make_corpus.py
 "$PY" fuzz/run.py -t "$SECONDS_EACH" -j "$JOBS" --unit-timeout 20
