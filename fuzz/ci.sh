@@ -36,3 +36,6 @@ fi
 export NOTEFORGE_FUZZ_DIR
 "$PY" fuzz/make_corpus.py
 "$PY" fuzz/run.py -t "$SECONDS_EACH" -j "$JOBS" --unit-timeout 20
+if [[ -n "${CLEAN_UP:-}" ]]; then
+    rm -rf "$NOTEFORGE_FUZZ_DIR"
+fi
