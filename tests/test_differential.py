@@ -261,7 +261,17 @@ QUIRKS = {
 # Disagreements that are noteforge bugs, reported to the owners of the
 # modules named, each with an xfail test showing it (none open today: the
 # four found so far are fixed, see FIXED_BUGS and docs/xen-quirks.md).
-OPEN_BUGS: dict = {}
+def bug_header_stride_past_end(data, nf, lx, diffs) -> bool:
+    """elf.py (program/section header tables): an e_phentsize or e_shentsize
+    smaller than the header struct (0, say) lets elf_init's bound check pass
+    (e_phoff + e_phnum * e_phentsize inside the file) while each header read,
+    a whole Elf_Phdr/Elf_Shdr, runs past the end: libelf reads those bytes as
+    0 and marks the image broken "out of range access"; noteforge refuses."""
+    return (nf.status == "error" and lx.status != "not-elf" and "header table" in nf.message
+            and "runs past the end" in nf.message)
+
+
+OPEN_BUGS: dict = {"header-stride-past-end": bug_header_stride_past_end}
 FIXED_BUGS = ("bsd-symtab-broken", "note-past-eof", "note-segment-wrap", "shnum-not-broken")
 
 
@@ -584,6 +594,13 @@ def _open_bug_input(bug: str) -> bytes:
         return bytes(mini)
     if bug == "bsd-symtab-broken":
         return _freebsd_without_entry()
+    if bug == "header-stride-past-end":
+        # e_phentsize 0 and e_phoff 4 bytes before the end: elf_init passes
+        # (4 + 4 * 0 <= size), every program header reads past the end.
+        mini = bytearray(_mini("grub-2.06-i386-xen_pvh.elf"))
+        struct.pack_into("<I", mini, 28, len(mini) - 4)  # e_phoff (ELF32)
+        struct.pack_into("<H", mini, 42, 0)  # e_phentsize
+        return bytes(mini)
     raise AssertionError(bug)
 
 
@@ -601,6 +618,30 @@ def test_fixed_bug_agrees_with_libelf(bug, tmp_path):
                        "note-segment-wrap": None,
                        "shnum-not-broken": "far too many section headers"}[bug]
     assert (nf.broken, lx.broken) == (expected_broken, expected_broken)
+
+
+@pytest.mark.parametrize("bug", sorted(OPEN_BUGS))
+@pytest.mark.xfail(reason="open noteforge bug, reported to the module owner (see OPEN_BUGS)",
+                   strict=False)
+def test_open_bug_is_fixed(bug, tmp_path):
+    data = _open_bug_input(bug)
+    path = tmp_path / "img"
+    path.write_bytes(data)
+    outcome, diffs = classify(data, read_noteforge(path), read_libelf(data))
+    assert outcome == "agree", (outcome, diffs)
+
+
+@pytest.mark.parametrize("bug", sorted(OPEN_BUGS))
+def test_open_bug_input_shows_the_bug(bug, tmp_path):
+    """Each open bug's input shows that bug today, so the xfail above fails for
+    the right reason; once fixed this one xfails: move the bug to FIXED_BUGS."""
+    data = _open_bug_input(bug)
+    path = tmp_path / "img"
+    path.write_bytes(data)
+    outcome, diffs = classify(data, read_noteforge(path), read_libelf(data))
+    if outcome == "agree":
+        pytest.xfail(f"{bug} no longer reproduces: move it to FIXED_BUGS")
+    assert outcome == f"bug:{bug}", diffs
 
 
 def main(argv: list[str] | None = None) -> int:
