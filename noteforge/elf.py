@@ -294,19 +294,64 @@ def check_tables(src: Source, hdr: ElfHeader) -> None:
         )
 
 
+# Field layouts (offset, size) of Elf_Phdr / Elf_Shdr: libelf reads each
+# field on its own (elf_uval -> elf_access_unsigned), so a field that does not
+# lie wholly in the image reads 0 while its neighbours read their bytes.
+_PHDR_FIELDS = {
+    64: {"p_type": (0, 4), "p_flags": (4, 4), "p_offset": (8, 8), "p_vaddr": (16, 8),
+         "p_paddr": (24, 8), "p_filesz": (32, 8), "p_memsz": (40, 8), "p_align": (48, 8)},
+    32: {"p_type": (0, 4), "p_offset": (4, 4), "p_vaddr": (8, 4), "p_paddr": (12, 4),
+         "p_filesz": (16, 4), "p_memsz": (20, 4), "p_flags": (24, 4), "p_align": (28, 4)},
+}
+_SHDR_FIELDS = {
+    64: {"sh_name": (0, 4), "sh_type": (4, 4), "sh_flags": (8, 8), "sh_addr": (16, 8),
+         "sh_offset": (24, 8), "sh_size": (32, 8), "sh_link": (40, 4), "sh_info": (44, 4),
+         "sh_addralign": (48, 8), "sh_entsize": (56, 8)},
+    32: {name: (4 * k, 4) for k, name in enumerate(
+        ("sh_name", "sh_type", "sh_flags", "sh_addr", "sh_offset", "sh_size", "sh_link",
+         "sh_info", "sh_addralign", "sh_entsize"))},
+}
+
+
+def _read_table(src: Source, hdr: ElfHeader, base: int, stride: int, count: int,
+                fields: dict[str, tuple[int, int]], size: int, what: str) -> list[bytes]:
+    """The raw entries of a header table as libelf indexes them (elf_phdr_by_index,
+    elf_shdr_by_index: base + i * e_phentsize / e_shentsize, whatever the struct
+    size). elf_init only checked base + count * stride, so with a stride below
+    the struct size the last entries can run past the end of the image: their
+    fields that do not lie wholly inside read 0. The table stops at the first
+    entry that starts outside the image (libelf's loops break there: "insane
+    header count")."""
+    if count == 0 or base >= src.size:
+        return []
+    span = stride * (count - 1) + size
+    have = min(span, src.size - base)
+    table = src.read(base, have, f"{what} ({count} entries)") + bytes(span - have)
+    rows = []
+    for i in range(count):
+        start = base + i * stride
+        if start >= src.size:
+            break
+        raw = table[i * stride : i * stride + size]
+        if start + size > src.size:
+            buf = bytearray(raw)
+            for off, n in fields.values():
+                if start + off + n > src.size:
+                    buf[off : off + n] = bytes(n)
+            raw = bytes(buf)
+        rows.append(raw)
+    return rows
+
+
 def read_phdrs(src: Source, hdr: ElfHeader) -> tuple[ProgramHeader, ...]:
     """All program headers, at e_phoff + i * e_phentsize as Xen indexes them
-    (the stride is e_phentsize, the fields are read with the class's layout)."""
-    if hdr.phnum == 0:
-        return ()
-    size = _phdr_size(hdr)
-    stride = hdr.phentsize
-    span = stride * (hdr.phnum - 1) + size
-    table = src.read(hdr.phoff, span, f"program header table ({hdr.phnum} entries)")
+    (the stride is e_phentsize, the fields are read with the class's layout;
+    fields past the end of the image read 0, see _read_table)."""
+    rows = _read_table(src, hdr, hdr.phoff, hdr.phentsize, hdr.phnum,
+                       _PHDR_FIELDS[hdr.elf_class], _phdr_size(hdr), "program header table")
     e = hdr.endian
     out = []
-    for i in range(hdr.phnum):
-        raw = table[i * stride : i * stride + size]
+    for i, raw in enumerate(rows):
         if hdr.elf_class == 64:
             typ, flags, off, vaddr, paddr, filesz, memsz, align = struct.unpack(
                 e + "IIQQQQQQ", raw)
@@ -318,26 +363,18 @@ def read_phdrs(src: Source, hdr: ElfHeader) -> tuple[ProgramHeader, ...]:
 
 
 def read_shdrs(src: Source, hdr: ElfHeader) -> tuple[SectionHeader, ...]:
-    """All section headers (Xen's clamped count), with names from the
-    e_shstrndx section when they can be read (None otherwise: names are for
-    people, Xen only uses them for the PV-only __xen_guest section)."""
+    """All section headers (Xen's clamped count; fields past the end of the
+    image read 0, see _read_table), with names from the e_shstrndx section
+    when they can be read (None otherwise: names are for people, Xen only
+    uses them for the PV-only __xen_guest section)."""
     count = shdr_count(hdr, src.size)
-    if count == 0:
-        return ()
-    size = _shdr_size(hdr)
-    stride = hdr.shentsize
-    span = stride * (count - 1) + size
-    table = src.read(hdr.shoff, span, f"section header table ({count} entries)")
+    packed = _read_table(src, hdr, hdr.shoff, hdr.shentsize, count,
+                         _SHDR_FIELDS[hdr.elf_class], _shdr_size(hdr), "section header table")
     e = hdr.endian
-    rows = []
-    for i in range(count):
-        raw = table[i * stride : i * stride + size]
-        if hdr.elf_class == 64:
-            rows.append(struct.unpack(e + "IIQQQQIIQQ", raw))
-        else:
-            rows.append(struct.unpack(e + "IIIIIIIIII", raw))
+    rows = [struct.unpack(e + ("IIQQQQIIQQ" if hdr.elf_class == 64 else "IIIIIIIIII"), raw)
+            for raw in packed]
     strtab: bytes | None = None
-    if 0 < hdr.shstrndx < count:
+    if 0 < hdr.shstrndx < len(rows):
         st = rows[hdr.shstrndx]
         st_off, st_size = st[4], st[5]
         if st_off + st_size <= src.size and st_size <= (16 << 20):
@@ -376,6 +413,7 @@ class NoteWalk:
     walked_segments: list[tuple[int, int]] = field(default_factory=list)  # (start, end)
     sections_walked: bool = False
     out_of_range: int = 0  # reads past the end of the image (each marks it broken)
+    header_warned: set[str] = field(default_factory=set)  # header tables warned about
 
 
 # Xen reads a dom0 kernel through its directmap (bootstrap_map of the boot
@@ -429,6 +467,69 @@ def _out_of_range(walk: NoteWalk, note: int, label: str, what: str, offset: int,
             + f" runs past the end of the ELF image ({size:#x} bytes); Xen reads nothing there "
             "and marks the image broken (out of range access)"
         )
+
+
+def _header_field(walk: NoteWalk, hdr: ElfHeader, size: int, table: str, index: int,
+                  names: tuple[str, ...]) -> None:
+    """libelf reads `names` of header `index` of the program ("ph") or
+    section ("sh") header table: any that does not lie wholly in the image
+    read 0 there (read_phdrs / read_shdrs already hold the 0) and mark the
+    image broken "out of range access", with one warning per header table."""
+    if table == "ph":
+        base, stride, fields, label = hdr.phoff, hdr.phentsize, _PHDR_FIELDS, "program"
+    else:
+        base, stride, fields, label = hdr.shoff, hdr.shentsize, _SHDR_FIELDS, "section"
+    start = base + index * stride
+    for name in names:
+        off, n = fields[hdr.elf_class][name]
+        if start + off + n <= size:
+            continue
+        _mark(walk, _OOR)
+        if label not in walk.header_warned:
+            walk.header_warned.add(label)
+            walk.warnings.append(
+                f"{label} header {index} at offset {start:#x}: its {name} at offset "
+                f"{start + off:#x} ({n} bytes) runs past the end of the ELF image ({size:#x} "
+                f"bytes; e_{label[0]}hentsize is {stride}); Xen reads 0 there and marks the "
+                "image broken (out of range access)"
+            )
+        return
+
+
+def header_reads(walk: NoteWalk, hdr: ElfHeader, size: int, phdrs: tuple[ProgramHeader, ...],
+                 sections: tuple[SectionHeader, ...] | None) -> None:
+    """The header fields libelf reads before elf_xen_parse walks the notes, in
+    Xen's order (pvh_load_kernel: elf_init, then elf_parse_binary), marking
+    the image broken where one lies outside it (see _header_field). Each loop
+    ends at a header that starts outside the image, marking it too.
+
+    elf_init: sh_offset of section e_shstrndx, then sh_type of each section
+    up to the first SHT_SYMTAB whose sh_link names a section (its sh_link,
+    and that section's sh_offset). `sections` is None for a bzImage read
+    while it decompresses: the positions are known without the bytes, but
+    not which section is the symbol table, so its sh_link is not checked.
+    elf_parse_binary: p_type and p_flags of each program header, p_paddr and
+    p_memsz of the loadable ones."""
+    count = shdr_count(hdr, size)
+    if hdr.shstrndx < count:
+        _header_field(walk, hdr, size, "sh", hdr.shstrndx, ("sh_offset",))
+    for i in range(count):
+        if hdr.shoff + i * hdr.shentsize >= size:
+            _header_field(walk, hdr, size, "sh", i, ("sh_name",))
+            break
+        _header_field(walk, hdr, size, "sh", i, ("sh_type",))
+        if sections is None or i >= len(sections) or sections[i].type != SHT_SYMTAB:
+            continue
+        _header_field(walk, hdr, size, "sh", i, ("sh_link",))
+        if sections[i].link < count:
+            _header_field(walk, hdr, size, "sh", sections[i].link, ("sh_offset",))
+            break
+    if hdr.phnum and len(phdrs) < hdr.phnum:  # stopped at a header outside the image
+        _header_field(walk, hdr, size, "ph", len(phdrs), ("p_type",))
+    for ph in phdrs:
+        _header_field(walk, hdr, size, "ph", ph.index, ("p_type", "p_flags"))
+        if ph.loadable:
+            _header_field(walk, hdr, size, "ph", ph.index, ("p_paddr", "p_memsz"))
 
 
 def _u32(src: Source, hdr: ElfHeader, offset: int) -> int | None:
@@ -603,23 +704,30 @@ def walk_notes(
     hdr: ElfHeader,
     phdrs: tuple[ProgramHeader, ...],
     get_sections: Callable[[], tuple[SectionHeader, ...]],
+    known_sections: tuple[SectionHeader, ...] | None = None,
 ) -> NoteWalk:
     """elf_xen_parse's note search: every PT_NOTE segment in program header
     order (skipping p_offset 0, a workaround for old binutils); then, only if
     no segment held a Xen note, every SHT_NOTE section from index 1.
     `get_sections` is called only in that second case (for a bzImage it
-    means decompressing the whole payload)."""
+    means decompressing the whole payload; `known_sections`, when the caller
+    has them already, lets header_reads check elf_init's symbol table reads).
+    Header fields read past the end of the image mark it broken first
+    (header_reads), as elf_init and elf_parse_binary run before elf_xen_parse."""
     walk = NoteWalk()
+    header_reads(walk, hdr, src.size, phdrs, known_sections)
     xen_found = 0
     for ph in phdrs:
         if ph.type != PT_NOTE:
             continue
+        _header_field(walk, hdr, src.size, "ph", ph.index, ("p_offset",))
         if ph.offset == 0:
             walk.warnings.append(
                 f"PT_NOTE segment {ph.index} has p_offset 0: Xen skips it (a workaround for "
                 "old binutils), so its notes are not read"
             )
             continue
+        _header_field(walk, hdr, src.size, "ph", ph.index, ("p_filesz",))
         end = ph.offset + ph.filesz
         walk.notes_seen = True
         if area_wraps(ph.offset, ph.filesz):
@@ -643,6 +751,7 @@ def walk_notes(
     for sh in sections[1:]:
         if sh.type != SHT_NOTE:
             continue
+        _header_field(walk, hdr, src.size, "sh", sh.index, ("sh_offset", "sh_size"))
         end = sh.offset + sh.size
         walk.notes_seen = True
         if area_wraps(sh.offset, sh.size):

@@ -431,7 +431,7 @@ def _describe(loc: _Located, src: FileSource | StreamSource) -> KernelImage:
             sections = read_shdrs(src, hdr)
         return sections
 
-    walk = walk_notes(src, hdr, phdrs, get_sections)
+    walk = walk_notes(src, hdr, phdrs, get_sections, known_sections=sections)
     warnings: list[str] = []
     # elf_xen_addr_calc_check parses the BSD symbol table only when the
     # parse got that far (libelf-dominfo.c elf_xen_parse), loadable PT_LOAD

@@ -14,7 +14,7 @@ is compared with an independent reading of the note bytes in this file.
 Every disagreement must be a documented Xen quirk (docs/xen-quirks.md; the
 quirk ids below are its section ids) or an open noteforge bug listed in
 OPEN_BUGS, each with an xfail test that turns green when it is fixed (the
-four found so far are fixed: FIXED_BUGS, with regression tests).
+five found so far are fixed: FIXED_BUGS, with regression tests).
 
 Run by hand for bigger figures:  python tests/test_differential.py --count 20000
 """
@@ -260,19 +260,10 @@ QUIRKS = {
 
 # Disagreements that are noteforge bugs, reported to the owners of the
 # modules named, each with an xfail test showing it (none open today: the
-# four found so far are fixed, see FIXED_BUGS and docs/xen-quirks.md).
-def bug_header_stride_past_end(data, nf, lx, diffs) -> bool:
-    """elf.py (program/section header tables): an e_phentsize or e_shentsize
-    smaller than the header struct (0, say) lets elf_init's bound check pass
-    (e_phoff + e_phnum * e_phentsize inside the file) while each header read,
-    a whole Elf_Phdr/Elf_Shdr, runs past the end: libelf reads those bytes as
-    0 and marks the image broken "out of range access"; noteforge refuses."""
-    return (nf.status == "error" and lx.status != "not-elf" and "header table" in nf.message
-            and "runs past the end" in nf.message)
-
-
-OPEN_BUGS: dict = {"header-stride-past-end": bug_header_stride_past_end}
-FIXED_BUGS = ("bsd-symtab-broken", "note-past-eof", "note-segment-wrap", "shnum-not-broken")
+# five found so far are fixed, see FIXED_BUGS and docs/xen-quirks.md).
+OPEN_BUGS: dict = {}
+FIXED_BUGS = ("bsd-symtab-broken", "header-stride-past-end", "note-past-eof",
+              "note-segment-wrap", "shnum-not-broken")
 
 
 def classify(data: bytes, nf: Reading, lx: Reading) -> tuple[str, list]:
@@ -616,32 +607,9 @@ def test_fixed_bug_agrees_with_libelf(bug, tmp_path):
     assert outcome == "agree", (outcome, diffs)
     expected_broken = {"bsd-symtab-broken": None, "note-past-eof": None,
                        "note-segment-wrap": None,
+                       "header-stride-past-end": "out of range access",
                        "shnum-not-broken": "far too many section headers"}[bug]
     assert (nf.broken, lx.broken) == (expected_broken, expected_broken)
-
-
-@pytest.mark.parametrize("bug", sorted(OPEN_BUGS))
-@pytest.mark.xfail(reason="open noteforge bug, reported to the module owner (see OPEN_BUGS)",
-                   strict=False)
-def test_open_bug_is_fixed(bug, tmp_path):
-    data = _open_bug_input(bug)
-    path = tmp_path / "img"
-    path.write_bytes(data)
-    outcome, diffs = classify(data, read_noteforge(path), read_libelf(data))
-    assert outcome == "agree", (outcome, diffs)
-
-
-@pytest.mark.parametrize("bug", sorted(OPEN_BUGS))
-def test_open_bug_input_shows_the_bug(bug, tmp_path):
-    """Each open bug's input shows that bug today, so the xfail above fails for
-    the right reason; once fixed this one xfails: move the bug to FIXED_BUGS."""
-    data = _open_bug_input(bug)
-    path = tmp_path / "img"
-    path.write_bytes(data)
-    outcome, diffs = classify(data, read_noteforge(path), read_libelf(data))
-    if outcome == "agree":
-        pytest.xfail(f"{bug} no longer reproduces: move it to FIXED_BUGS")
-    assert outcome == f"bug:{bug}", diffs
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from noteforge.elf import (
     check_tables,
     parse_header,
     read_phdrs,
+    read_shdrs,
     walk_notes,
 )
 from noteforge.errors import ImageError
@@ -88,6 +89,8 @@ FIXTURES = {
         note("Xen", 18, (0x1000A30).to_bytes(4, "big"), big_endian=True), big_endian=True),
     "aarch64": lambda: synth.pvh_elf(ENTRY + LINUX, machine=EM_AARCH64),
     "bsd-symtab": lambda: synth.pvh_elf(ENTRY + LINUX + xen_note(11, "yes")),
+    "shentsize-40": lambda: _section_fallback_with_shentsize(40)[0],
+    "shentsize-36": lambda: _section_fallback_with_shentsize(36)[0],
 }
 
 
@@ -471,3 +474,93 @@ def test_bzimage_note_past_the_end_reads_as_the_plain_elf(tmp_path, method):
     assert image.warnings == plain.warnings
     assert any(w.startswith("note at 0x418 in PT_NOTE segment 1: its string at offset 0x428")
                for w in image.warnings)
+
+
+# --- header tables with a stride below the struct size ---------------------------------
+
+
+def test_phentsize_0_reads_past_the_end_as_zeros_like_libelf(tmp_path):
+    """e_phentsize 0 passes elf_init's bound check (e_phoff + 2 * 0 inside the
+    file), and libelf indexes every program header at e_phoff: p_type and
+    p_flags lie in the file, the rest of each 56-byte header reads 0 and
+    marks the image broken (out of range access)."""
+    data = bytearray(synth.pvh_elf(ENTRY + LINUX))
+    data += struct.pack("<II", PT_LOAD, PF_R | PF_X)  # the only 8 bytes the headers have
+    phoff = len(data) - 8
+    struct.pack_into("<Q", data, 32, phoff)  # e_phoff
+    struct.pack_into("<H", data, 54, 0)  # e_phentsize
+    image = open_bytes(tmp_path, bytes(data))
+    assert [(p.index, p.type, p.flags, p.offset, p.paddr, p.filesz, p.memsz, p.align)
+            for p in image.segments] == [(0, PT_LOAD, PF_R | PF_X, 0, 0, 0, 0, 0),
+                                         (1, PT_LOAD, PF_R | PF_X, 0, 0, 0, 0, 0)]
+    assert image.effective.elf_broken == "out of range access"
+    assert (image.load.pstart, image.load.pend) == (0, 0)
+    assert (f"program header 0 at offset {phoff:#x}: its p_paddr at offset {phoff + 24:#x} "
+            f"(8 bytes) runs past the end of the ELF image ({len(data):#x} bytes; e_phentsize "
+            "is 0); Xen reads 0 there and marks the image broken (out of range access)"
+            ) in image.warnings
+    # No PT_NOTE is left, and the SHT_NOTE fallback finds none: Xen refuses it.
+    assert image.notes == ()
+    assert image.effective.broken == "no ELF notes: Not a Xen-ELF image"
+
+
+def test_phentsize_0_with_the_table_at_the_end_has_no_program_header(tmp_path):
+    """e_phoff at the very end with e_phentsize 0: libelf's loops stop at the
+    first header, which starts outside the image, and mark it broken."""
+    data = bytearray(synth.pvh_elf(ENTRY + LINUX, notes_in="both"))
+    struct.pack_into("<Q", data, 32, len(data))  # e_phoff
+    struct.pack_into("<H", data, 54, 0)  # e_phentsize
+    image = open_bytes(tmp_path, bytes(data))
+    assert image.segments == () and image.load is None
+    assert image.effective.elf_broken == "out of range access"
+    assert image.effective.phys32_entry == 0x1000A30  # found through the SHT_NOTE fallback
+
+
+def _section_fallback_with_shentsize(stride: int) -> tuple[bytes, int]:
+    """An ELF64 whose Xen notes are only in a SHT_NOTE section, described by a
+    section header table of two headers at the end of the file with
+    e_shentsize `stride` (the struct is 64 bytes): the file ends at
+    e_shoff + 2 * stride, as far as elf_init's bound check lets it, so
+    header 1's fields from offset `stride` on lie past the end."""
+    base = synth.pvh_elf(ENTRY + LINUX, notes_in="section")
+    src = BytesSource(base, "k")
+    hdr = parse_header(src)
+    notes = [s for s in read_shdrs(src, hdr) if s.type == 7]
+    assert len(notes) == 1
+    table = bytearray(stride + 64)  # header 0 (SHN_UNDEF), then header 1
+    struct.pack_into("<IIQQQQ", table, stride, 0, 7, 0, 0, notes[0].offset, notes[0].size)
+    data = bytearray(base) + table[: 2 * stride]
+    shoff = len(base)
+    struct.pack_into("<Q", data, 40, shoff)  # e_shoff
+    struct.pack_into("<HHH", data, 58, stride, 2, 0)  # e_shentsize, e_shnum, e_shstrndx
+    return bytes(data), shoff
+
+
+def test_small_shentsize_on_the_section_fallback_reads_as_libelf(tmp_path):
+    """A small e_shentsize on ELF64: libelf reads each field of a section
+    header on its own, so only the fields it reads count. e_shentsize 40:
+    sh_type, sh_offset and sh_size of header 1 are whole in the file, the
+    notes are read, nothing is marked (sh_link on reads 0, unread). e_shentsize
+    36: sh_size straddles the end, reads 0 (no note there), and the image is
+    marked broken."""
+    data, shoff = _section_fallback_with_shentsize(40)
+    image = open_bytes(tmp_path, data)
+    sh = image.sections[1]
+    assert (sh.offset, sh.size, sh.link, sh.info, sh.align, sh.entsize) == (
+        0x400, len(ENTRY + LINUX), 0, 0, 0, 0)
+    assert [n.origin.kind for n in image.notes] == ["section"] * 4
+    assert image.effective.phys32_entry == 0x1000A30
+    assert image.effective.elf_broken is None
+    assert not [w for w in image.warnings if "section header 1" in w]
+
+    data, shoff = _section_fallback_with_shentsize(36)
+    image = open_bytes(tmp_path, data, "k36.elf")
+    assert (image.sections[1].type, image.sections[1].offset, image.sections[1].size) == (
+        7, 0x400, 0)
+    assert image.notes == ()
+    assert image.effective.elf_broken == "out of range access"
+    assert image.effective.broken.startswith("no PHYS32_ENTRY, and neither LOADER")
+    assert (f"section header 1 at offset {shoff + 36:#x}: its sh_size at offset "
+            f"{shoff + 68:#x} (8 bytes) runs past the end of the ELF image ({len(data):#x} "
+            "bytes; e_shentsize is 36); Xen reads 0 there and marks the image broken (out of "
+            "range access)") in image.warnings
