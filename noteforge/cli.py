@@ -42,25 +42,44 @@ def _register() -> None:
 _register()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Console entry point: NoteforgeError becomes one line on stderr and status 2.
-
-    The app runs in click's standalone mode, which prints usage errors itself
-    and turns every outcome into SystemExit; only our own errors come out."""
+def _usage_error_type() -> type[Exception]:
+    # typer 0.29 vendors click as typer._click; older typer depends on click.
     try:
-        app(args=argv, prog_name="noteforge")
-    except SystemExit as ex:
-        code = ex.code
-        return code if isinstance(code, int) else (0 if code is None else 2)
+        from typer._click.exceptions import ClickException
+    except ImportError:  # pragma: no cover - older typer
+        from click.exceptions import ClickException
+    return ClickException
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point. Every failure the user can cause is one line on
+    stderr and status 2: NoteforgeError from the library, and usage errors
+    (a missing option, a bad value), which click would otherwise draw as a
+    multi-line box."""
+    usage_error = _usage_error_type()
+    try:
+        rc = app(args=argv, prog_name="noteforge", standalone_mode=False)
     except NoteforgeError as err:
         print(f"noteforge: error: {err}", file=sys.stderr)
         return 2
+    except usage_error as err:
+        if type(err).__name__ == "NoArgsIsHelpError":
+            err.show()  # `noteforge` or `noteforge CMD` alone: the help, as asked for
+            return 2
+        ctx = getattr(err, "ctx", None)
+        where = f"{ctx.command_path}: " if ctx is not None else ""
+        message = " ".join(err.format_message().split())
+        print(f"noteforge: error: {where}{message} (see --help)", file=sys.stderr)
+        return 2
+    except typer.Abort:
+        print("noteforge: aborted", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("noteforge: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 def run() -> None:
