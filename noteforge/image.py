@@ -111,13 +111,15 @@ class StreamSource:
 
     def __init__(self, name: str, chunks: Callable[[], Iterator[bytes]], size: int | None):
         self.name = name
+        if size is None:
+            # No size we trust (a bare compressed ELF other than gzip): count
+            # the output in a first pass that keeps nothing, so memory stays at
+            # what the reads need rather than the whole (capped) output.
+            size = sum(len(chunk) for chunk in chunks())
         self._iter = chunks()
         self._buf = bytearray()
         self._done = False
         self._mismatch: DecompressError | None = None
-        if size is None:
-            self.full()
-            size = len(self._buf)
         self.size = size
 
     @property
