@@ -201,7 +201,8 @@ class LoadRange:
 
     @property
     def kend(self) -> int:
-        return self.dest_base + self.dest_size
+        # Xen's virt_kend is a u64: a p_paddr + p_memsz past 2**64 wraps here too.
+        return (self.dest_base + self.dest_size) & _U64
 
     def to_dict(self) -> dict:
         return {

@@ -709,8 +709,11 @@ def finish(
         broken = _note_check(acc, notes_seen, machine, phys32)
     entry_for_check = phys32 if phys32 is not None else e_entry
     if broken is None:
-        if kstart is None or kend is None or kstart > kend:
+        if kstart is None or kend is None:
             broken = "no loadable PT_LOAD segment: ELF start or entries are out of bounds"
+        elif kstart > kend:
+            broken = (f"the kernel range [{kstart:#x}, {kend:#x}] ends below its start: "
+                      "ELF start or entries are out of bounds")
         elif not kstart <= entry_for_check <= kend:
             broken = (f"entry {entry_for_check:#x} is outside the kernel range "
                       f"[{kstart:#x}, {kend:#x}]: ELF start or entries are out of bounds")
