@@ -166,9 +166,16 @@ def prove(src_buf, out_buf, out_path: str | os.PathLike, plan: WritePlan, *,
         return (x.pstart, x.pend, x.palign, x.dest_base, x.dest_size) if x else None
 
     same_load = rng(ol) == rng(nl)
-    check("load range", same_load and nl is not None,
-          f"pstart {nl.pstart:#x}, pend {nl.pend:#x}, palign {nl.palign:#x}, dest_size "
-          f"{nl.dest_size:#x}" if same_load and nl else f"was {rng(ol)}, now {rng(nl)}")
+    if same_load and nl is not None:
+        load_text = (f"pstart {nl.pstart:#x}, pend {nl.pend:#x}, palign {nl.palign:#x}, "
+                     f"dest_size {nl.dest_size:#x}")
+    elif ol is None:
+        # elf_parse_binary finds no loadable PT_LOAD: Xen cannot load the image,
+        # so there is no load range the write could be shown to keep.
+        load_text = "the image has no loadable PT_LOAD segment, so Xen cannot load it"
+    else:
+        load_text = f"was {rng(ol)}, now {rng(nl)}"
+    check("load range", same_load and nl is not None, load_text)
 
     oe, ne = old_image.effective, new_image.effective
     if plan.change.type == TYPE_PHYS32_ENTRY:

@@ -529,7 +529,8 @@ def test_writer_on_an_image_without_load_range_is_one_line(tmp_path, capsys):
     out = tmp_path / "out"
     msg = refused(capsys, p, "-o", str(out), "--align", "2M", "--force", command="set-reloc")
     assert msg == (f"noteforge: error: {out}: the written image failed its proof (load range: "
-                   "was None, now None); nothing was written")
+                   "the image has no loadable PT_LOAD segment, so Xen cannot load it); nothing "
+                   "was written")
     assert sorted(x.name for x in tmp_path.iterdir()) == ["vmlinux"]
 
 
