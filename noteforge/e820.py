@@ -271,6 +271,23 @@ _JSON_START = re.compile(r"^\s*(\{|\[\s*(\{|\]))")
 _SYSFS_LINE = re.compile(r"^(.*?)(?<!\d)(\d+)/(start|end|type):(.*)$")
 
 
+def xen_map_row(body: str) -> tuple[str, int, int, str, int | None] | None:
+    """One row of a map as Xen prints it (the text after "(XEN)"), or None:
+    (format, start, end, type text, type number or None for an unknown name).
+    "xen-new" rows (`[S, E] (usable)`) give E inclusive, "xen-old" rows
+    (`S - E (usable)`, Xen <= 4.16) E exclusive. Shared by the map reader and
+    the boot-log reader (noteforge.xenlog), which both read Xen's maps."""
+    m = _XEN_NEW.match(body)
+    fmt = "xen-new"
+    if m is None:
+        m = _XEN_OLD.match(body)
+        fmt = "xen-old"
+        if m is None:
+            return None
+    text = m.group(3)
+    return fmt, int(m.group(1), 16), int(m.group(2), 16), text, _type_from_name(text, _LINUX_TYPES)
+
+
 def _quote(value: object, limit: int = 120) -> str:
     """repr() of the offending text for an error message, cut to `limit`
     characters: a bad 100 kB line must not become a 100 kB message."""
@@ -439,10 +456,9 @@ class _Scanner:
             return False
         cur = self.cur
         in_block = cur is not None and cur.fmt.startswith("xen")
-        new = _XEN_NEW.match(body)
-        old = None if new else _XEN_OLD.match(body)
-        if new or old:
-            fmt = "xen-new" if new else "xen-old"
+        row = xen_map_row(body)
+        if row is not None:
+            fmt, start, last_or_end, _name, t = row
             if not self._want(fmt):
                 self.cur = None
                 return True
@@ -451,13 +467,9 @@ class _Scanner:
             assert cur is not None
             if cur.fmt == "xen":
                 cur.fmt = fmt
-            mm = new or old
-            assert mm is not None
-            start, last_or_end = int(mm.group(1), 16), int(mm.group(2), 16)
-            t = _type_from_name(mm.group(3), _LINUX_TYPES)
             if t is None:
                 raise self._err(number, line, "a Xen type such as (usable), (reserved) or type N")
-            if new:
+            if fmt == "xen-new":
                 entry = _inclusive(start, last_or_end, t, self, number, line)
             else:
                 entry = _exclusive(start, last_or_end, t, self, number, line)

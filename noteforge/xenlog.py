@@ -26,13 +26,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .e820 import xen_map_row
 from .errors import MapError
 from .memmap import (
     E820_ACPI,
-    E820_NVS,
-    E820_RAM,
-    E820_RESERVED,
-    E820_UNUSABLE,
     PAGE_SIZE,
     E820Entry,
 )
@@ -54,15 +51,6 @@ FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
 # A panic whose cause none of the above names.
 PANIC_REASON = "xen-panic"
 
-# Xen's print_e820_memory_map names (xen/arch/x86/e820.c); others print "type N".
-_TYPE_BY_NAME = {
-    "usable": E820_RAM,
-    "reserved": E820_RESERVED,
-    "ACPI data": E820_ACPI,
-    "ACPI NVS": E820_NVS,
-    "unusable": E820_UNUSABLE,
-}
-
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>]")
 # Console timestamps Xen may put after "(XEN)": boot-relative seconds, the raw
 # early counter, or wall-clock date forms (console_timestamps=date/datems/iso).
@@ -81,8 +69,6 @@ _RELOC_WORD = re.compile(r"(\w+): (0x[0-9a-fA-F]+|\d+)")
 _HEX = r"(?:0x)?([0-9a-fA-F]+)"
 _MOVING = re.compile(rf"^\s*(\S+) kernel: Moving \[{_HEX}, {_HEX}\] -> \[{_HEX}, {_HEX}\]")
 _DOM0_MAP_HEAD = re.compile(r"^\s*Dom0 memory map:\s*$")
-_MAP_NEW = re.compile(rf"^\s*\[{_HEX}, {_HEX}\]\s+(?:\(([^)]*)\)|type (\d+))\s*$")
-_MAP_OLD = re.compile(rf"^\s*{_HEX} - {_HEX}\s+(?:\(([^)]*)\)|type (\d+))\s*$")
 _PANIC = re.compile(r"^\s*Panic on CPU \d+:?")
 _PVH_BUILD = re.compile(r"\*\*\* Building a PVH Dom0 \*\*\*")
 # Lines Xen prints only once dom0 was built (placement done).
@@ -443,25 +429,16 @@ def parse_log(text: str, source: str = "<log>") -> XenBootLog:
 
 def _map_entry(msg: str, number: int, source: str) -> E820Entry | None:
     """One line of an e820 block as Xen prints it, or None when it is not one."""
-    m = _MAP_NEW.match(msg)
-    inclusive = True
-    if not m:
-        m = _MAP_OLD.match(msg)  # Xen <= 4.16 prints "S - E", E exclusive
-        inclusive = False
-    if not m:
+    row = xen_map_row(msg)
+    if row is None:
         return None
-    start, end = int(m.group(1), 16), int(m.group(2), 16)
-    if inclusive:
+    fmt, start, end, name, type_ = row
+    if fmt == "xen-new":  # [S, E] with E inclusive; Xen <= 4.16 prints "S - E", E exclusive
         end += 1
-    name, number_type = m.group(3), m.group(4)
-    if number_type is not None:
-        type_ = int(number_type)
-    elif name in _TYPE_BY_NAME:
-        type_ = _TYPE_BY_NAME[name]
-    else:
+    if type_ is None:
         raise MapError(
-            f"{source}: line {number}: unknown e820 type {name!r} in the Dom0 memory map "
-            f"(expected one of {', '.join(_TYPE_BY_NAME)} or 'type N')"
+            f"{source}: line {number}: unknown e820 type {name.strip('() ')!r} in the Dom0 "
+            "memory map (expected usable, reserved, ACPI data, ACPI NVS, unusable or 'type N')"
         )
     if end < start:
         raise MapError(f"{source}: line {number}: Dom0 memory map entry ends before it starts")
