@@ -9,7 +9,7 @@ Run by hand (needs ../shared/kernels, readelf, zstd, lz4):
 It extracts the Debian 6.12 vmlinux (57 MB) into the work directory, makes a
 500 MB zero-padded copy (still a valid ELF: the zeros follow everything), and
 prints a Markdown table of median wall times. "in-process" is the library
-call alone (noteforge.image.open_image / extract_vmlinux); "process" is a
+call alone (noteforge.image.open.open_image / extract_vmlinux); "process" is a
 fresh `python -c` running it, comparable with the external tools (which are
 processes too). Files are read from the page cache: every tool is timed warm.
 """
@@ -34,8 +34,8 @@ K61 = KERNELS / "vmlinuz-6.1.0-56-cloud-amd64"
 READNOTES = Path.home() / ".cache" / "noteforge" / "bin" / "readnotes"
 
 sys.path.insert(0, str(ROOT))
-from noteforge.decompress import stream  # noqa: E402
-from noteforge.image import _locate, extract_vmlinux, open_image  # noqa: E402
+from noteforge.image.decompress import stream  # noqa: E402
+from noteforge.image.open import _locate, extract_vmlinux, open_image  # noqa: E402
 
 
 def median_time(fn, repeat: int) -> tuple[float, float]:
@@ -67,8 +67,8 @@ def py(code: str, *args: str) -> list[str]:
             *args]
 
 
-NOTES_PROC = "from noteforge.image import open_image; open_image(sys.argv[1])"
-EXTRACT_PROC = "from noteforge.image import extract_vmlinux; extract_vmlinux(*sys.argv[1:3])"
+NOTES_PROC = "from noteforge.image.open import open_image; open_image(sys.argv[1])"
+EXTRACT_PROC = "from noteforge.image.open import extract_vmlinux; extract_vmlinux(*sys.argv[1:3])"
 
 
 def payload_of(bz: Path, work: Path) -> Path:

@@ -18,8 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from noteforge.e820 import read_map
-from noteforge.image import extract_vmlinux, open_image
+from noteforge.image.open import extract_vmlinux, open_image
+from noteforge.maps.e820 import read_map
 from noteforge.verify import verify
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

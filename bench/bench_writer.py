@@ -32,8 +32,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from noteforge import atomic, writer  # noqa: E402
-from noteforge.image import extract_vmlinux  # noqa: E402
+from noteforge.image.open import extract_vmlinux  # noqa: E402
+from noteforge.write import apply as writer  # noqa: E402
+from noteforge.write import atomic  # noqa: E402
 
 KERNEL = HERE.parents[1] / "shared" / "kernels" / "vmlinuz-6.12.107+deb12-cloud-amd64"
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                              max_addr=0x3FFFFFFF, output=tmp / "nf2.out")
 
         def cli():
-            subprocess.run([sys.executable, "-c", "import sys; from noteforge.cli import main; "
+            subprocess.run([sys.executable, "-c", "import sys; from noteforge.cli.app import main; "
                             "sys.exit(main(sys.argv[1:]))", "set-reloc", str(vmlinux), "-o",
                             str(tmp / "nfcli.out"), "--align", "4M"],
                            check=True, stdout=subprocess.DEVNULL, cwd=HERE.parent)

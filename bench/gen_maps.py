@@ -2,7 +2,7 @@
 """Generate many plausible e820 maps by perturbing real ones (seeded).
 
 Each output map starts from one of the real maps in /work/shared/e820 (read with
-noteforge.e820.read_map, so every log format is accepted) and gets a few of:
+noteforge.maps.e820.read_map, so every log format is accepted) and gets a few of:
 
 - boundary jitter: the border between two adjacent entries moves by up to
   1 MiB (firmware versions move their reservations around);
@@ -29,7 +29,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from noteforge.memmap import (
+from noteforge.maps.model import (
     E820_ACPI,
     E820_NVS,
     E820_RAM,
@@ -165,9 +165,8 @@ def format_linux(entries: Sequence[E820Entry]) -> str:
 
 
 def load_sources(folder: Path) -> list[tuple[str, list[E820Entry]]]:
-    from noteforge.e820 import read_map
-
     from noteforge.errors import NoteforgeError
+    from noteforge.maps.e820 import read_map
 
     sources = []
     for f in sorted(folder.iterdir()):

@@ -18,9 +18,9 @@ import formats
 
 with common.instrumented_imports():
     from noteforge.errors import NoteforgeError
-    from noteforge.image import open_image
+    from noteforge.image.open import open_image
 
-from noteforge.synth import _lz4_legacy, _lzop  # the builders, not under test
+from noteforge.image.synth import _lz4_legacy, _lzop  # the builders, not under test
 
 MAX_DECOMPRESSED = 64 << 20
 METHODS = ("gzip", "bzip2", "lzma", "xz", "lzo", "lz4", "zstd", "none")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fuzz harness: memory map reading and what follows it. The input is the
 bytes of a map file (any format: dmesg, Xen log, hvmloader, sysfs dump,
-table, JSON); the harness reads it (noteforge.e820.read_map), then runs Xen's
+table, JSON); the harness reads it (noteforge.maps.e820.read_map), then runs Xen's
 clean-up (clean_map), the map checks (analyse_map), dom0's size
 (dom0mem.compute_nr_pages) and dom0's map (dom0_map), and places a fixed
 Linux 6.12-shaped kernel on it (placement.place), as `noteforge verify` does.
@@ -12,8 +12,10 @@ from __future__ import annotations
 import common
 
 with common.instrumented_imports():
-    from noteforge import dom0mem, e820, placement
     from noteforge.errors import NoteforgeError
+    from noteforge.maps import e820
+    from noteforge.xen import dom0_mem as dom0mem
+    from noteforge.xen import placement
 
 # Linux 6.12 amd64 (PROVENANCE.md): 0x1000000-0x4200000, RELOC {2M, 16M, 1G-1}.
 KERNEL = placement.KernelParams(

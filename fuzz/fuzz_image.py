@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fuzz harness: opening a kernel image (noteforge.image.open_image) from raw
+"""Fuzz harness: opening a kernel image (noteforge.image.open.open_image) from raw
 file bytes: ELF32/64, bzImage (any payload), compressed ELF (vmlinux.gz ...).
 
 Run through fuzz/run.py; by hand: python fuzz/fuzz_image.py CORPUS_DIR [libFuzzer flags].
@@ -11,7 +11,7 @@ import common
 
 with common.instrumented_imports():
     from noteforge.errors import NoteforgeError
-    from noteforge.image import open_image
+    from noteforge.image.open import open_image
 
 # A payload may declare up to this many decompressed bytes here (the library
 # default is 1 GiB); bombs above it must be refused, not decompressed.

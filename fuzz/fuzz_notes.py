@@ -16,7 +16,7 @@ import seedlib
 
 with common.instrumented_imports():
     from noteforge.errors import NoteforgeError
-    from noteforge.image import open_image
+    from noteforge.image.open import open_image
 
 EM_386, EM_ARM, EM_X86_64 = 3, 40, 62
 

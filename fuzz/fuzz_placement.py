@@ -12,9 +12,10 @@ import common
 import formats
 
 with common.instrumented_imports():
-    from noteforge import e820, placement
     from noteforge.errors import NoteforgeError, UsageError
-    from noteforge.memmap import U64_MAX, E820Entry
+    from noteforge.maps import e820
+    from noteforge.maps.model import U64_MAX, E820Entry
+    from noteforge.xen import placement
 
 POLICIES = placement.POLICIES
 LAYOUTS = (None, *placement.LAYOUTS)

@@ -21,9 +21,9 @@ import common
 import formats
 
 with common.instrumented_imports():
-    from noteforge import writer
     from noteforge.errors import NoteforgeError
-    from noteforge.image import open_image
+    from noteforge.image.open import open_image
+    from noteforge.write import apply as writer
 
 OPS = ("reloc", "reloc-force", "entry", "string", "remove", "features", "in-place")
 # XEN_VERSION, GUEST_OS, GUEST_VERSION, LOADER, PAE_MODE, FEATURES

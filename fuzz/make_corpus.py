@@ -106,7 +106,7 @@ def _compress_plain(data: bytes, method: str) -> bytes:
 
 def _bzimage(setup_block: bytes, elf: bytes, method: str) -> bytes:
     """A small bzImage: a real image's setup block, the mini ELF as payload."""
-    from noteforge.synth import compress
+    from noteforge.image.synth import compress
 
     payload = compress(elf, method)
     real = bytearray(setup_block)
@@ -165,7 +165,7 @@ def build(out: Path, shared: Path) -> dict[str, int]:
         if setup is not None:
             setups.append(setup[: 0x270].ljust(0x270, b"\0"))
     if not setups:  # no real bzImage: synth's default (a Debian 6.12 header)
-        from noteforge.synth import build_bzimage
+        from noteforge.image.synth import build_bzimage
 
         setups.append(build_bzimage(b"\0" * 8)[:0x270])
 

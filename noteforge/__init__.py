@@ -13,7 +13,7 @@ placement or writer modules (and never for LIEF).
 
 from importlib import import_module
 
-from .errors import (
+from noteforge.errors import (
     DecompressError,
     ImageError,
     MapError,
@@ -25,22 +25,22 @@ from .errors import (
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Dom0Map": "e820",
-    "HostMap": "e820",
-    "clean_map": "e820",
-    "dom0_map": "e820",
-    "parse_map_text": "e820",
-    "read_map": "e820",
-    "KernelImage": "image",
-    "extract_vmlinux": "image",
-    "open_image": "image",
-    "KernelParams": "placement",
-    "Placement": "placement",
-    "place": "placement",
-    "set_note": "writer",
-    "set_reloc": "writer",
-    "remove_note": "writer",
-    "write_note_change": "writer",
+    "Dom0Map": "maps.e820",
+    "HostMap": "maps.e820",
+    "clean_map": "maps.e820",
+    "dom0_map": "maps.e820",
+    "parse_map_text": "maps.e820",
+    "read_map": "maps.e820",
+    "KernelImage": "image.open",
+    "extract_vmlinux": "image.open",
+    "open_image": "image.open",
+    "KernelParams": "xen.placement",
+    "Placement": "xen.placement",
+    "place": "xen.placement",
+    "set_note": "write.apply",
+    "set_reloc": "write.apply",
+    "remove_note": "write.apply",
+    "write_note_change": "write.apply",
     "Verdict": "verify",
     "kernel_params": "verify",
     "verify": "verify",

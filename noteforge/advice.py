@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .memmap import PAGE_SIZE, U32_MAX, E820Entry
-from .placement import (
+from noteforge.maps.model import PAGE_SIZE, U32_MAX, E820Entry
+from noteforge.xen.placement import (
     GIB4,
     MB,
     MODLIST_ENTRY_SIZE,

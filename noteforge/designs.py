@@ -27,12 +27,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .e820 import HostMap
-from .image import KernelImage
-from .memmap import PAGE_SIZE, U32_MAX
-from .placement import POLICIES, is_power_of_two, resolve_align
-from .units import human_size
-from .verify import Verdict, alignment_from, kernel_params, verify
+from noteforge.image.open import KernelImage
+from noteforge.maps.e820 import HostMap
+from noteforge.maps.model import PAGE_SIZE, U32_MAX
+from noteforge.units import human_size
+from noteforge.verify import Verdict, alignment_from, kernel_params, verify
+from noteforge.xen.placement import POLICIES, is_power_of_two, resolve_align
 
 DESIGNS = ("note", "p_align", "p_offset", "bzimage", "xen")
 

@@ -1,12 +1,12 @@
 """Did Xen do what noteforge predicts? A verify verdict against the lines Xen
-printed in the same boot's log (noteforge.xenlog). Pure."""
+printed in the same boot's log (noteforge.maps.xenlog). Pure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .verify import Verdict
-from .xenlog import XenBootLog
+from noteforge.maps.xenlog import XenBootLog
+from noteforge.verify import Verdict
 
 
 @dataclass(frozen=True)

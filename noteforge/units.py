@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import UsageError
+from noteforge.errors import UsageError
 
 _SUFFIX = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE_RE = re.compile(r"^\s*(0[xX][0-9a-fA-F]+|\d+)\s*([KMGTkmgt]?)(?:i?[bB])?\s*$")

@@ -13,14 +13,19 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .advice import Suggestion, suggest
-from .dom0mem import Dom0Size, XenEstimate, compute_nr_pages, nr_pages_from_dom0_log_map
-from .e820 import Dom0Map, HostMap, clean_map, dom0_map
-from .errors import UsageError
-from .image import KernelImage
-from .memmap import PAGE_SIZE, U32_MAX, E820Entry
-from .placement import KernelParams, Placement, place
-from .units import human_pages, parse_u32
+from noteforge.advice import Suggestion, suggest
+from noteforge.errors import UsageError
+from noteforge.image.open import KernelImage
+from noteforge.maps.e820 import Dom0Map, HostMap, clean_map, dom0_map
+from noteforge.maps.model import PAGE_SIZE, U32_MAX, E820Entry
+from noteforge.units import human_pages, parse_u32
+from noteforge.xen.dom0_mem import (
+    Dom0Size,
+    XenEstimate,
+    compute_nr_pages,
+    nr_pages_from_dom0_log_map,
+)
+from noteforge.xen.placement import KernelParams, Placement, place
 
 ALIGN_SOURCES = ("note", "p_align", "p_offset", "bzimage")
 
@@ -147,7 +152,7 @@ def verify(
     dom0_mem: Xen's syntax ("512M", "max:2G", "-1G,max:4G"...), "all" for all
     RAM, or None for what the map's own Xen log says (its Dom0 memory map with
     dom0=pvh,verbose, else its dom0_mem=) or else Xen's default rule, which
-    can only be estimated (noteforge.dom0mem)."""
+    can only be estimated (noteforge.xen.dom0_mem)."""
     # A map Xen printed is already clean; clean_map knows from the HostMap.
     cleaned = clean_map(host)
     warnings: list[str] = []

@@ -60,7 +60,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from noteforge.synth import (
+from noteforge.image.synth import (
     EM_386,
     EM_X86_64,
     PF_R,
@@ -137,7 +137,7 @@ def _symtab(symbols: list[tuple[str, int, int, int]]) -> tuple[bytes, bytes]:
 
 def _link_symtab(image: bytes) -> bytes:
     """Give .symtab its sh_link (.strtab), sh_info (first global: 1) and
-    sh_entsize (24), which noteforge.synth.Section has no fields for; BSD
+    sh_entsize (24), which noteforge.image.synth.Section has no fields for; BSD
     loaders (and Xen's BSD_SYMTAB copy) follow sh_link to find the names."""
     buf = bytearray(image)
     shoff, = struct.unpack_from("<Q", buf, 0x28)

@@ -16,8 +16,8 @@ from test_placement import (
 )
 
 from noteforge.advice import suggest
-from noteforge.memmap import E820_NVS, E820Entry
-from noteforge.placement import place
+from noteforge.maps.model import E820_NVS, E820Entry
+from noteforge.xen.placement import place
 
 
 def test_loading_kernel_gets_no_advice(wrx80):  # noqa: F811

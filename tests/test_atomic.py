@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from test_writer_support import linux_612_like, sha256, write
 
-from noteforge import atomic
-from noteforge.atomic import AtomicFile
 from noteforge.errors import WriteError
-from noteforge.image import open_image
+from noteforge.image.open import open_image
+from noteforge.write import atomic
+from noteforge.write.atomic import AtomicFile
 
 MAIN = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_refuses_a_missing_directory_or_a_non_file(tmp_path):
 
 CHILD = """
 import sys
-from noteforge import writer
+from noteforge.write import apply as writer
 src, out = sys.argv[1], sys.argv[2]
 kw = {"in_place": True} if out == "-" else {"output": out}
 writer.set_reloc(src, align=0x400000, **kw)

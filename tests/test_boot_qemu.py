@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from test_writer_support import KERNELS, extracted
 
-from noteforge import writer
-from noteforge.image import open_image
+from noteforge.image.open import open_image
+from noteforge.write import apply as writer
 
 QEMU = shutil.which("qemu-system-x86_64")
 BOOT_TIMEOUT = 180.0

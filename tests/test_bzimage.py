@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from noteforge import synth
-from noteforge.bzimage import is_bzimage, parse_setup_header
 from noteforge.errors import ImageError
-from noteforge.image import open_image
+from noteforge.image import synth
+from noteforge.image.bzimage import is_bzimage, parse_setup_header
+from noteforge.image.open import open_image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 KERNELS = SHARED / "kernels"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from noteforge.cli import main
+from noteforge.cli.app import main
 
 SAMPLE = str(Path(__file__).resolve().parents[1] / "samples" / "synthetic-linux-6.12-amd64.elf")
 

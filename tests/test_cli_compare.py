@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from noteforge.cli import app
+from noteforge.cli.app import app
 from noteforge.errors import ImageError, MapError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from noteforge import synth
-from noteforge.cli import app
+from noteforge.cli.app import app
 from noteforge.errors import DecompressError, ImageError, NoteforgeError
+from noteforge.image import synth
 
 KERNELS = Path(__file__).resolve().parents[2] / "shared" / "kernels"
 NOTES = (synth.xen_note(18, 0x1000A30, 8) + synth.xen_note(6, "linux")
@@ -106,7 +106,7 @@ def test_extract_needs_an_output(bzimage):
 
 
 def test_main_prints_one_line_and_exits_2(tmp_path, capsys):
-    from noteforge.cli import main
+    from noteforge.cli.app import main
 
     path = tmp_path / "nothing"
     assert main(["notes", str(path)]) == 2

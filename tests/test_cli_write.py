@@ -7,9 +7,9 @@ import json
 
 from test_writer_support import linux_612_like, linux_like, sha256, write
 
-from noteforge.cli import main
-from noteforge.image import open_image
-from noteforge.synth import build_bzimage, compress
+from noteforge.cli.app import main
+from noteforge.image.open import open_image
+from noteforge.image.synth import build_bzimage, compress
 
 
 def run(capsys, *args) -> tuple[int, str, str]:

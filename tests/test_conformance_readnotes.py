@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from noteforge.image import extract_vmlinux, open_image
+from noteforge.image.open import extract_vmlinux, open_image
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 BZIMAGES = ["vmlinuz-6.12.107+deb12-cloud-amd64", "vmlinuz-6.1.0-56-cloud-amd64"]

@@ -13,9 +13,9 @@ import zlib
 
 import pytest
 
-from noteforge import synth
-from noteforge.decompress import METHODS, Window, detect, stream
 from noteforge.errors import DecompressError
+from noteforge.image import synth
+from noteforge.image.decompress import METHODS, Window, detect, stream
 
 DATA = b"".join(struct.pack("<I", i * 2654435761 & 0xFFFFFFFF) for i in range(200_000)) + \
     b"\x7fELF" * 1000  # 804,000 bytes, compressible but not trivially

@@ -58,7 +58,7 @@ def test_design_order_and_titles():
 
 
 def _image(path: Path):
-    from noteforge.image import open_image
+    from noteforge.image.open import open_image
 
     return open_image(path)
 
@@ -139,7 +139,7 @@ def test_real_61_bzimage_need_comes_from_its_header():
 def test_note_align_word_0xffffffff_reads_as_unset(tmp_path):
     """A PHYS32_RELOC whose align word is 0xffffffff: Xen cannot tell it from
     unset, so the note design has no value and Xen falls back to p_align."""
-    from noteforge import synth
+    from noteforge.image import synth
 
     notes = (synth.xen_note(18, 0x1000000) +
              synth.xen_note(19, (0xFFFFFFFF).to_bytes(4, "little")))

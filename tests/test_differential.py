@@ -41,9 +41,9 @@ import xenref  # noqa: E402
 from xenref import UNSET_ADDR, UNSET_ADDR32  # noqa: E402
 from xenref.kernels import vmlinux_from_bzimage  # noqa: E402
 
-from noteforge.elf import area_wraps  # noqa: E402
 from noteforge.errors import NoteforgeError  # noqa: E402
-from noteforge.image import open_image  # noqa: E402
+from noteforge.image.elf import area_wraps  # noqa: E402
+from noteforge.image.open import open_image  # noqa: E402
 
 pytestmark = pytest.mark.debian
 

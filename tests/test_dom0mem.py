@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from noteforge.dom0mem import (
+from noteforge.errors import UsageError
+from noteforge.maps.model import E820Entry
+from noteforge.xen.dom0_mem import (
     LONG_MAX,
     MemSize,
     XenEstimate,
@@ -14,8 +16,6 @@ from noteforge.dom0mem import (
     nr_pages_from_dom0_log_map,
     parse_dom0_mem,
 )
-from noteforge.errors import UsageError
-from noteforge.memmap import E820Entry
 
 MIB = 256  # pages
 

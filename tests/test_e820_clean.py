@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from noteforge.e820 import E820MAX, HostMap, clean_map, parse_map_text
-from noteforge.memmap import E820Entry
+from noteforge.maps.e820 import E820MAX, HostMap, clean_map, parse_map_text
+from noteforge.maps.model import E820Entry
 
 K = 0x1000  # one diagram column
 

@@ -10,11 +10,11 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from noteforge.cli import app
-from noteforge.e820 import parse_map_text
+from noteforge.cli.app import app
 from noteforge.errors import MapError, UsageError
-from noteforge.mapview import render_map_bar
-from noteforge.memmap import E820Entry
+from noteforge.maps.e820 import parse_map_text
+from noteforge.maps.model import E820Entry
+from noteforge.render.mapview import render_map_bar
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WRX80 = SHARED / "e820" / "asus-wrx80e-sage-threadripper-pro-xen.xen"

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from noteforge.e820 import clean_map, dom0_map, parse_map_text, ram_pages
 from noteforge.errors import MapError
-from noteforge.memmap import E820Entry
+from noteforge.maps.e820 import clean_map, dom0_map, parse_map_text, ram_pages
+from noteforge.maps.model import E820Entry
 
 PAGE = 0x1000
 

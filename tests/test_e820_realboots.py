@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from noteforge.dom0mem import (
+from noteforge.maps.e820 import clean_map, dom0_map, parse_map_text, read_map
+from noteforge.maps.model import E820Entry
+from noteforge.xen.dom0_mem import (
     FAILURE_MESSAGE,
     XenEstimate,
     compute_nr_pages,
     nr_pages_from_dom0_log_map,
     parse_dom0_mem,
 )
-from noteforge.e820 import clean_map, dom0_map, parse_map_text, read_map
-from noteforge.memmap import E820Entry
 
 CMDLINE = (
     "(XEN) Command line: dom0=pvh,verbose dom0-iommu=none console=com1 com1=115200,8n1 "

@@ -1,5 +1,5 @@
 """Reading ELF headers and walking notes in Xen's order, on hand-made ELFs
-(noteforge.synth), with the error message of every malformed file checked.
+(noteforge.image.synth), with the error message of every malformed file checked.
 Where Debian's Xen 4.17 libelf is unpacked (tests/xenref), every fixture is
 also parsed by Xen's own code and the two must agree."""
 
@@ -9,8 +9,9 @@ import struct
 
 import pytest
 
-from noteforge import synth
-from noteforge.elf import (
+from noteforge.errors import ImageError
+from noteforge.image import synth
+from noteforge.image.elf import (
     BytesSource,
     check_tables,
     parse_header,
@@ -18,9 +19,8 @@ from noteforge.elf import (
     read_shdrs,
     walk_notes,
 )
-from noteforge.errors import ImageError
-from noteforge.image import open_image
-from noteforge.synth import (
+from noteforge.image.open import open_image
+from noteforge.image.synth import (
     EM_AARCH64,
     PF_R,
     PF_W,

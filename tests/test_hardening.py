@@ -1,10 +1,10 @@
 """Hostile input, class by class (issue 8): what `noteforge` says about each,
-through the command line (noteforge.cli.main), with the exact one-line message
+through the command line (noteforge.cli.app.main), with the exact one-line message
 and exit status 2 for every refusal, and Xen's own reading where Xen reads the
 file anyway (then status 0 and the mark Xen's libelf leaves: "too many ELF
 notes", "excessively long string", a wrapped pend...).
 
-The inputs are built here with noteforge.synth, so the offsets in the messages
+The inputs are built here with noteforge.image.synth, so the offsets in the messages
 are fixed. README's bad-input table is this file in prose.
 """
 
@@ -17,9 +17,9 @@ import time
 
 import pytest
 
-from noteforge import synth
-from noteforge.cli import main
-from noteforge.synth import (
+from noteforge.cli.app import main
+from noteforge.image import synth
+from noteforge.image.synth import (
     PF_R,
     PF_X,
     PT_LOAD,
@@ -548,7 +548,7 @@ def test_e820_long_runs_do_not_hang(tmp_path, line):
 
     p = tmp_path / "map.txt"
     p.write_text(line.format(blanks=" " * 300_000, digits="0" * 300_000) + "\n")
-    code = ("import sys\nfrom noteforge.cli import main\n"
+    code = ("import sys\nfrom noteforge.cli.app import main\n"
             f"sys.exit(main(['e820', {str(p)!r}]))")
     try:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=10)

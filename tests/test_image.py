@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from noteforge import synth
-from noteforge.decompress import METHODS
 from noteforge.errors import DecompressError, ImageError, UsageError
-from noteforge.image import extract_vmlinux, open_image
-from noteforge.synth import xen_note
+from noteforge.image import synth
+from noteforge.image.decompress import METHODS
+from noteforge.image.open import extract_vmlinux, open_image
+from noteforge.image.synth import xen_note
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 KERNELS = SHARED / "kernels"

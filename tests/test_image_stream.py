@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import lzma
 
-from noteforge.image import open_image
-from noteforge.synth import pvh_elf, xen_note
+from noteforge.image.open import open_image
+from noteforge.image.synth import pvh_elf, xen_note
 
 
 def test_bare_xz_elf_is_read_lazily(tmp_path):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from noteforge.cli import main
+from noteforge.cli.app import main
 
 HERE = Path(__file__).resolve().parent
 LOGS = HERE / "data" / "xenlogs"
@@ -80,7 +80,7 @@ def test_debian_4204_log_refuses_a_kernel_without_dom0(capsys, tmp_path):
     # cloud-not-dom0.log: Debian's 4.20.4 build printed "Kernel does not
     # support Dom0 operation". A kernel lacking XENFEAT_dom0 predicts that
     # from the log's version banner alone.
-    from noteforge.synth import ElfSpec, Segment, build_elf, xen_note
+    from noteforge.image.synth import ElfSpec, Segment, build_elf, xen_note
 
     notes = xen_note(18, 0x1000A30, 8) + xen_note(17, 0x8001) + xen_note(
         19, (0x200000).to_bytes(4, "little") + (0x1000000).to_bytes(4, "little")

@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from noteforge.cli import app
-from noteforge.e820 import read_map
+from noteforge.cli.app import app
 from noteforge.errors import UsageError
-from noteforge.image import open_image
-from noteforge.matrix import (
+from noteforge.fleet.matrix import (
     ROW_KEYS,
     MatrixSpec,
     Summary,
@@ -23,6 +21,8 @@ from noteforge.matrix import (
     load_images,
     load_map,
 )
+from noteforge.image.open import open_image
+from noteforge.maps.e820 import read_map
 from noteforge.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]

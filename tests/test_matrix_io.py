@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from noteforge.errors import UsageError
-from noteforge.matrix import (
+from noteforge.fleet.matrix import (
     ROW_KEYS,
     AtomicFile,
     RowWriter,
@@ -25,7 +25,7 @@ from noteforge.matrix import (
     output_format,
     warning_kind,
 )
-from noteforge.memmap import E820_NVS, E820_RAM, E820_RESERVED, E820Entry
+from noteforge.maps.model import E820_NVS, E820_RAM, E820_RESERVED, E820Entry
 
 ROOT = Path(__file__).resolve().parents[1]
 NVS = {"start": 0x4000000, "end": 0x4021000, "type": 4, "type_name": "ACPI NVS"}
@@ -324,7 +324,7 @@ def test_generator_writes_files(tmp_path):
 
 
 def test_variadic_options_are_spread():
-    from noteforge.commands.matrix import spread_multi
+    from noteforge.cli.matrix import spread_multi
 
     assert spread_multi(["--images", "a", "b", "--maps", "m1", "m2", "m3", "--dom0-mem",
                          "-512M", "1G", "-j", "2", "--html", "x.html"]) == [
@@ -337,8 +337,8 @@ def test_variadic_options_are_spread():
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "e820").is_dir(), reason="../shared absent")
 def test_generated_maps_read_back_exactly(tmp_path):
     """Every real map is a generator source, and what the generator writes
-    reads back (noteforge.e820.read_map) as exactly the perturbed entries."""
-    from noteforge.e820 import read_map
+    reads back (noteforge.maps.e820.read_map) as exactly the perturbed entries."""
+    from noteforge.maps.e820 import read_map
 
     g = _gen_maps()
     sources = g.load_sources(ROOT.parent / "shared" / "e820")

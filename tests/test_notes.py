@@ -1,5 +1,5 @@
 """The Xen note catalogue and the decoding/precedence rules of
-noteforge.notes, checked against what Xen's libelf does (libelf-dominfo.c,
+noteforge.image.notes, checked against what Xen's libelf does (libelf-dominfo.c,
 libelf-tools.c) on hand-made notes."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import pytest
 
 from noteforge.errors import UsageError
-from noteforge.notes import (
+from noteforge.image.notes import (
     FEATURES_NAMES,
     NOTE_TYPES,
     XENFEAT_NAMES,

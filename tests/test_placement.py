@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from noteforge.errors import UsageError
-from noteforge.memmap import E820_NVS, E820_RAM, E820_RESERVED, E820_UNUSABLE, E820Entry
-from noteforge.placement import (
+from noteforge.maps.model import E820_NVS, E820_RAM, E820_RESERVED, E820_UNUSABLE, E820Entry
+from noteforge.xen.placement import (
     GAP_TYPE,
     KernelParams,
     align_mask32,

@@ -9,8 +9,8 @@ from itertools import pairwise
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from noteforge.memmap import E820_NVS, E820_RAM, E820_RESERVED, E820Entry
-from noteforge.placement import KernelParams, find_kernel_memory, fits_in_place, place
+from noteforge.maps.model import E820_NVS, E820_RAM, E820_RESERVED, E820Entry
+from noteforge.xen.placement import KernelParams, find_kernel_memory, fits_in_place, place
 
 MB = 1 << 20
 PAGE = 4096

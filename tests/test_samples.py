@@ -155,7 +155,7 @@ LAYOUT = {
 
 @pytest.mark.parametrize("name", sorted(LAYOUT))
 def test_sample_reads_back_with_its_layout(name):
-    from noteforge.image import open_image
+    from noteforge.image.open import open_image
 
     (cls, pstart, pend, p_offset, palign, entry, entry_size, reloc, guest_os,
      xen_notes) = LAYOUT[name]
@@ -180,7 +180,7 @@ def test_sample_reads_back_with_its_layout(name):
 
 
 def test_freebsd_sample_has_its_headers_inside_the_first_load():
-    from noteforge.image import open_image
+    from noteforge.image.open import open_image
 
     image = open_image(SAMPLES / "synthetic-freebsd-amd64.elf")
     first = min((s for s in image.segments if s.type == 1), key=lambda s: s.paddr)

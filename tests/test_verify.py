@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from noteforge.cli import main
-from noteforge.e820 import parse_map_text, read_map
-from noteforge.image import open_image
+from noteforge.cli.app import main
+from noteforge.image.open import open_image
+from noteforge.maps.e820 import parse_map_text, read_map
 from noteforge.verify import verify
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

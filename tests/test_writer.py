@@ -21,11 +21,9 @@ from test_writer_support import (
     write,
 )
 
-from noteforge import writer
-from noteforge.elflayout import ElfLayout
 from noteforge.errors import UsageError, WriteError
-from noteforge.image import open_image
-from noteforge.synth import (
+from noteforge.image.open import open_image
+from noteforge.image.synth import (
     PF_R,
     PF_X,
     PT_LOAD,
@@ -41,6 +39,8 @@ from noteforge.synth import (
     note,
     xen_note,
 )
+from noteforge.write import apply as writer
+from noteforge.write.layout import ElfLayout
 
 RELOC_612 = struct.pack("<III", 0x200000, 0x1000000, 0x3FFFFFFF)
 
@@ -473,7 +473,7 @@ def test_big_endian_images_are_refused(tmp_path):
 def test_a_corrupted_write_fails_the_proof_and_leaves_nothing(tmp_path, monkeypatch):
     data = linux_612_like()
     src = write(tmp_path / "vmlinux", data)
-    from noteforge import atomic
+    from noteforge.write import atomic
 
     real = atomic.AtomicFile.write_at
 

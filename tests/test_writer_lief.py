@@ -14,8 +14,8 @@ import struct
 import pytest
 from test_writer_support import KERNELS, extracted, freebsd_like, write
 
-from noteforge.elflayout import ElfLayout
-from noteforge.image import open_image
+from noteforge.image.open import open_image
+from noteforge.write.layout import ElfLayout
 
 lief = pytest.importorskip("lief")
 

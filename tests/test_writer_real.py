@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from test_writer_support import KERNELS, freebsd_like, write
 
-from noteforge import writer
-from noteforge.image import extract_vmlinux, open_image
+from noteforge.image.open import extract_vmlinux, open_image
+from noteforge.write import apply as writer
 
 try:
     import xenref

@@ -18,7 +18,7 @@ import hashlib
 import struct
 from pathlib import Path
 
-from noteforge.synth import (
+from noteforge.image.synth import (
     PF_R,
     PF_W,
     PF_X,
@@ -192,7 +192,7 @@ def sha256(path: Path) -> str:
 def extracted(directory: Path, bzimage_name: str) -> Path:
     """The vmlinux inside ../shared/kernels/<bzimage_name>, extracted once into
     `directory` by noteforge's own extractor."""
-    from noteforge.image import extract_vmlinux
+    from noteforge.image.open import extract_vmlinux
 
     out = directory / (bzimage_name.replace("vmlinuz", "vmlinux"))
     if not out.exists():

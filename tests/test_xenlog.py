@@ -1,4 +1,4 @@
-"""noteforge.xenlog on real serial logs of Debian's Xen 4.20 booted under QEMU.
+"""noteforge.maps.xenlog on real serial logs of Debian's Xen 4.20 booted under QEMU.
 
 The logs in tests/data/xenlogs/ are our own boots (tests/xen/capture_logs.py),
 kept as captured up to where the harness stopped QEMU, minus Xen's
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from noteforge.errors import MapError, NoteforgeError
-from noteforge.memmap import E820Entry
-from noteforge.xenlog import LogLine, Reloc, XenBootLog, parse_log, read_log
+from noteforge.maps.model import E820Entry
+from noteforge.maps.xenlog import LogLine, Reloc, XenBootLog, parse_log, read_log
 
 LOGS = Path(__file__).resolve().parent / "data" / "xenlogs"
 P512 = 512 * 1024 * 1024 // 4096
@@ -103,7 +103,7 @@ def test_non_power_of_two_alignment_is_a_mask():
 
 
 def test_reloc_prints_only_the_words_the_note_carries():
-    # files written by noteforge.writer: a 4-byte note (align only) and an empty one
+    # files written by noteforge.write.apply: a 4-byte note (align only) and an empty one
     align_only = log("writer-612-align4M-hole32")
     assert align_only.phys32_reloc == Reloc(0x400000, None, None)
     assert align_only.moved_to == (0x1CC00000, 0x1FE00000)

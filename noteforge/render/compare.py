@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..designs import (
+from noteforge.designs import (
     DESIGN_TITLES,
     POLICY_TITLES,
     Comparison,
@@ -18,7 +18,7 @@ from ..designs import (
     design_cell,
     format_text,
 )
-from ..units import human_size
+from noteforge.units import human_size
 
 
 def stdout_console() -> Console:
@@ -26,7 +26,7 @@ def stdout_console() -> Console:
 
 
 def open_images(paths: list[str]):
-    from ..image import open_image
+    from noteforge.image.open import open_image
 
     return [open_image(Path(p)) for p in paths]
 
@@ -34,7 +34,7 @@ def open_images(paths: list[str]):
 def read_host(path: str | None):
     if path is None:
         return None
-    from ..e820 import read_map
+    from noteforge.maps.e820 import read_map
 
     return read_map(path)
 

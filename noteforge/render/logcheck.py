@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..logcheck import LogCheck
+from noteforge.logcheck import LogCheck
 
 STATUS_STYLE = {"agree": "bold green", "disagree": "bold red", "inconclusive": "bold yellow"}
 STATUS_TEXT = {

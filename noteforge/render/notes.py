@@ -9,9 +9,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..image import KernelImage
-from ..notes import Note, XenParams, feature_names
-from ..units import hexsize, human_size
+from noteforge.image.notes import Note, XenParams, feature_names
+from noteforge.image.open import KernelImage
+from noteforge.units import hexsize, human_size
 
 _RAW_SHOWN = 24  # bytes of desc shown in the table
 

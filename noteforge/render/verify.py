@@ -9,13 +9,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..image import KernelImage
-from ..mapview import render_map_bar
-from ..memmap import E820Entry
-from ..placement import GAP_TYPE
-from ..svgmap import Mark, map_svg
-from ..units import hexsize, human_size
-from ..verify import Verdict
+from noteforge.image.open import KernelImage
+from noteforge.maps.model import E820Entry
+from noteforge.render.mapview import render_map_bar
+from noteforge.render.svg import Mark, map_svg
+from noteforge.units import hexsize, human_size
+from noteforge.verify import Verdict
+from noteforge.xen.placement import GAP_TYPE
 
 REASON_TEXT = {
     "not-relocatable": "the kernel does not fit at its own address and has no PHYS32_RELOC "

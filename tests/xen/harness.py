@@ -8,7 +8,7 @@ went (the verbose `Dom0 memory map:` block is complete) or that it failed, and
 it is always killed: every boot has a hard timeout.
 
 Nothing here parses Xen's lines beyond what is needed to know when to stop;
-noteforge.xenlog does the reading.
+noteforge.maps.xenlog does the reading.
 """
 
 from __future__ import annotations
@@ -128,14 +128,14 @@ def _from_manifest(path: Path) -> Packages:
 def extract_vmlinux(bzimage: Path, out: Path) -> Path:
     """Decompress a bzImage's payload (the ELF vmlinux) into `out` (once).
 
-    Uses noteforge's own reader (noteforge.image.extract_vmlinux) when it is
+    Uses noteforge's own reader (noteforge.image.open.extract_vmlinux) when it is
     there; otherwise reads the setup header (payload_offset 0x248,
     payload_length 0x24c after (setup_sects + 1) * 512 bytes) and decompresses
     zstd or xz, the two codecs Debian's generic amd64 kernels use."""
     if out.exists():
         return out
     try:
-        from noteforge.image import extract_vmlinux as nf_extract
+        from noteforge.image.open import extract_vmlinux as nf_extract
     except ImportError:
         nf_extract = None
     if nf_extract is not None:
@@ -256,7 +256,7 @@ def kernel_file(key: str, workdir: Path) -> Path:
     reloc:A:MIN:MAX: 6.12's vmlinux with PHYS32_RELOC words replaced (hex, '-' keeps);
     features:HEX:KEY: the vmlinux of KEY with SUPPORTED_FEATURES set to HEX;
     nf-reloc:A:MIN:MAX:KEY / nf-note:TYPE:VALUE:KEY: KEY's file rewritten by
-    noteforge.writer (set_reloc / set_note; a bzImage comes out as a vmlinux);
+    noteforge.write.apply (set_reloc / set_note; a bzImage comes out as a vmlinux);
     cloud-6.12: the cloud vmlinux from ../shared/kernels (no XENFEAT_dom0)."""
     pk = packages()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -281,11 +281,11 @@ def kernel_file(key: str, workdir: Path) -> Path:
             set_features(kernel_file(base, workdir), out, int(value, 16))
         return out
     if key.startswith("nf-reloc:"):
-        # noteforge's own writer (noteforge.writer.set_reloc): the end-to-end test of it
+        # noteforge's own writer (noteforge.write.apply.set_reloc): the end-to-end test of it
         _, a, lo, hi, base = key.split(":", 4)
         out = workdir / ("vmlinux-nf-" + key.replace(":", "_"))
         if not out.exists():
-            from noteforge.writer import set_reloc
+            from noteforge.write.apply import set_reloc
 
             words = [None if w == "-" else int(w, 16) for w in (a, lo, hi)]
             set_reloc(
@@ -304,7 +304,7 @@ def kernel_file(key: str, workdir: Path) -> Path:
         _, type_, value, base = key.split(":", 3)
         out = workdir / ("vmlinux-nf-" + key.replace(":", "_"))
         if not out.exists():
-            from noteforge.writer import set_note
+            from noteforge.write.apply import set_note
 
             set_note(kernel_file(base, workdir), int(type_), value, output=out)
         return out

@@ -4,7 +4,7 @@ The `xen` column is what Xen 4.20.4 (Debian 4.20.4+63-g7abfd2bce2-0+deb13u1)
 printed when booted under QEMU 7.2 TCG (q35, -cpu max) on this project's CI
 machines; every value was read from the serial logs of those boots (ranges are
 half-open: Xen's printed inclusive end + 1).  The test suite boots each
-scenario again and asserts that noteforge.xenlog reads exactly these values.
+scenario again and asserts that noteforge.maps.xenlog reads exactly these values.
 
 Kernels: "6.12" is trixie's generic linux-image-6.12.*-amd64 vmlinux (load
 range 0x1000000-0x4200000, 50 MiB, PHYS32_RELOC {0x200000, 0x1000000,
@@ -12,7 +12,7 @@ range 0x1000000-0x4200000, 50 MiB, PHYS32_RELOC {0x200000, 0x1000000,
 (0x1000000-0x4a00000, no PHYS32_RELOC); "-bz" the bzImage itself; "reloc:A:MIN:MAX"
 the 6.12 vmlinux with its PHYS32_RELOC words rewritten in place ('-' keeps);
 "nf-reloc:A:MIN:MAX:KEY" / "nf-note:TYPE:VALUE:KEY" KEY's file rewritten by
-noteforge.writer ('-' leaves a word out of the note);
+noteforge.write.apply ('-' leaves a word out of the note);
 "cloud-6.12" the cloud vmlinux from ../shared/kernels (SUPPORTED_FEATURES
 0x8001, no XENFEAT_dom0); "features:8801:cloud-6.12" that one with bit 11 set.
 Holes are cut by GRUB's `cutmem START END` (MiB, END exclusive).
@@ -98,7 +98,7 @@ SCENARIOS: tuple[tuple[Scenario, XenResult], ...] = (
         Scenario("reloc-align0-hole32", kernel="reloc:0:-:-", holes_mib=HOLE32),
         XenResult("failed", "no-load-address"),
     ),
-    # --- the same kind of files written by noteforge's own writer (noteforge.writer)
+    # --- the same kind of files written by noteforge's own writer (noteforge.write.apply)
     (
         # a later 4-byte note carrying only the alignment; Xen prints just that word
         Scenario("writer-612-align4M-hole32", kernel="nf-reloc:400000:-:-:6.12", holes_mib=HOLE32),

@@ -1,6 +1,6 @@
 """Boot Debian's Xen 4.20 under QEMU for every scenario and check what it did.
 
-Each scenario's serial log is read with noteforge.xenlog, and the outcome,
+Each scenario's serial log is read with noteforge.maps.xenlog, and the outcome,
 reason, kernel range and dom0 page count must be exactly what Xen printed
 when the table (tests/xen/scenarios.py) was recorded.
 
@@ -14,11 +14,11 @@ import os
 
 import pytest
 
-from noteforge.e820 import parse_map_text
-from noteforge.image import open_image
+from noteforge.image.open import open_image
 from noteforge.logcheck import compare_with_log
+from noteforge.maps.e820 import parse_map_text
+from noteforge.maps.xenlog import parse_log
 from noteforge.verify import verify
-from noteforge.xenlog import parse_log
 
 from . import harness
 from .scenarios import CRASHES, SCENARIOS
@@ -135,8 +135,8 @@ def test_default_dom0_size_estimate_brackets_xen(case, xen_boots, xen_workdir):
     gives dom0 from the host map. On each guest size, Xen's real page count
     (from its verbose Dom0 memory map) must lie inside the stated plausible
     range, and the central estimate within 1 MiB of it."""
-    from noteforge.dom0mem import XenEstimate, compute_nr_pages
-    from noteforge.e820 import clean_map
+    from noteforge.maps.e820 import clean_map
+    from noteforge.xen.dom0_mem import XenEstimate, compute_nr_pages
 
     scenario, xen = case
     boot = xen_boots[scenario.name]

@@ -1,6 +1,6 @@
 """A deliberately tiny ELF writer for the oracle's own fixtures: one ELF32 or
 ELF64 file with given program headers, optional note sections, and raw bytes
-placed at chosen offsets.  Independent of noteforge.synth on purpose: the oracle
+placed at chosen offsets.  Independent of noteforge.image.synth on purpose: the oracle
 tests must not share a builder with the code they will judge."""
 
 from __future__ import annotations

@@ -1,0 +1,348 @@
+"""`noteforge matrix`: every image against every map, streamed, with a summary.
+
+Only wiring and rendering: noteforge.fleet.matrix computes, noteforge.fleet.report
+draws the page."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from noteforge.errors import UsageError
+
+# Options that take one or more values: `--images a b c` as well as
+# `--images a --images b` (shell globs expand to many words).
+_MULTI = ("--images", "--maps", "--dom0-mem", "--policy")
+_SHORT = {"-h", "-j", "-o"}
+# The terminal summary lists this many maps; the HTML report and the rows hold more.
+TEXT_MAX_MAPS = 30
+
+
+class VariadicCommand(typer.core.TyperCommand):
+    """Click options take one value each; rewrite `--opt a b c` into
+    `--opt a --opt b --opt c` before parsing. A word is a new option only when
+    it starts with `--` or is a known short option, so dom0_mem values such as
+    `-512M` stay values."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, spread_multi(args))
+
+
+def spread_multi(args: list[str]) -> list[str]:
+    """['--maps', 'a', 'b'] -> ['--maps', 'a', '--maps', 'b']."""
+    out: list[str] = []
+    current: str | None = None
+    fresh = False
+    for word in args:
+        if word == "--":
+            current = None
+            out.append(word)
+            continue
+        if word.startswith("--") or word in _SHORT:
+            name = word.split("=", 1)[0]
+            current = name if name in _MULTI and "=" not in word else None
+            fresh = True
+            out.append(word)
+            continue
+        if current is not None and not fresh:
+            out.append(current)
+        fresh = False
+        out.append(word)
+    return out
+
+
+def register(app) -> None:
+    @app.command("matrix", cls=VariadicCommand)
+    def matrix_cmd(
+        images: Annotated[
+            list[str],
+            typer.Option("--images", help="Kernel images: files, directories or globs.",
+                         metavar="PATH..."),
+        ],
+        maps: Annotated[
+            list[str],
+            typer.Option("--maps", help="e820 maps: files, directories or globs.",
+                         metavar="PATH..."),
+        ],
+        dom0_mem: Annotated[
+            list[str] | None,
+            typer.Option("--dom0-mem", metavar="SIZE...",
+                         help="Dom0 sizes in Xen's dom0_mem syntax, or 'all' for all RAM "
+                              "(default: Xen's default rule, estimated, as verify)."),
+        ] = None,
+        policy: Annotated[
+            list[str] | None,
+            typer.Option("--policy", metavar="P...",
+                         help="Placement policies: xen (default), xen-4.18, seed-v1."),
+        ] = None,
+        xen_version: Annotated[
+            str | None,
+            typer.Option("--xen-version",
+                         help="Xen version; 4.22 (or 4.20.4-debian) refuses kernels "
+                              "without XENFEAT_dom0, as verify does."),
+        ] = None,
+        jobs: Annotated[
+            int | None,
+            typer.Option("--jobs", "-j", min=1, help="Processes (default: CPU count)."),
+        ] = None,
+        out: Annotated[
+            str | None,
+            typer.Option("--out", "-o", metavar="FILE.jsonl|FILE.csv|-",
+                         help="Write every row, streamed; '-' for JSON Lines on stdout."),
+        ] = None,
+        html_out: Annotated[
+            str | None,
+            typer.Option("--html", metavar="FILE", help="Write a self-contained HTML report."),
+        ] = None,
+        json_summary: Annotated[
+            bool, typer.Option("--json", help="Print the summary as JSON.")
+        ] = False,
+    ) -> int:
+        """Check many kernel images against many machines' e820 maps.
+
+        One row per (image, map, dom0 size, policy) with verify's names; a
+        summary per image and per map at the end. Exit status: 0 when every
+        placement loads, 1 when some do not (or an input is bad), 2 on usage errors.
+        """
+        rc = run_matrix(
+            images=images, maps=maps, dom0_mem=dom0_mem or [None], policies=policy or ["xen"],
+            xen_version=xen_version, jobs=jobs or os.cpu_count() or 1, out=out,
+            html_out=html_out, json_summary=json_summary,
+        )
+        if rc:
+            raise typer.Exit(rc)
+        return rc
+
+
+def _check_policies(policies: list[str]) -> None:
+    from noteforge.xen import placement
+
+    known = getattr(placement, "POLICIES", None)
+    if known is None:
+        return
+    for p in policies:
+        if p not in known:
+            raise UsageError(f"--policy {p}: expected one of {', '.join(known)}")
+
+
+def _check_dom0_mems(sizes: list[str | None]) -> None:
+    from noteforge.xen.dom0_mem import parse_dom0_mem
+
+    for s in sizes:
+        if s is not None and s.strip().lower() != "all":
+            parse_dom0_mem(s)  # a typo is a usage error before anything runs
+
+
+def run_matrix(
+    *, images: list[str], maps: list[str], dom0_mem: list[str | None], policies: list[str],
+    xen_version: str | None, jobs: int, out: str | None, html_out: str | None,
+    json_summary: bool,
+) -> int:
+    from noteforge.fleet.matrix import (
+        AtomicFile,
+        MatrixSpec,
+        Summary,
+        csv_header,
+        expand_paths,
+        iter_chunks,
+        load_images,
+        output_format,
+        write_html_atomic,
+    )
+
+    err = Console(stderr=True, highlight=False)
+    notes: list[str] = []
+    tty = sys.stderr.isatty()
+
+    if out is not None and out != "-":
+        output_format(out)
+    _check_policies(policies)
+    _check_dom0_mems(dom0_mem)
+    if xen_version is not None:
+        from noteforge.verify import refuses_without_dom0_feature
+
+        refuses_without_dom0_feature(xen_version)  # a bad version is a usage error now
+    image_paths = expand_paths(images, images=True, warn=notes.append)
+    map_paths = expand_paths(maps, warn=notes.append)
+    if not image_paths:
+        raise UsageError("--images: no image file found in " + " ".join(images))
+    if not map_paths:
+        raise UsageError("--maps: no map file found in " + " ".join(maps))
+    for n in notes:
+        err.print(f"noteforge: warning: {n}")
+
+    # Rows go to stdout with `--out -`, so the summary moves to stderr then.
+    if out == "-":
+        report = Console(stderr=True, highlight=False, width=None if tty else 140)
+    else:
+        report = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
+
+    progress = None
+    if tty:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=err, transient=True)
+        progress.start()
+    try:
+        task = progress.add_task("reading images", total=len(image_paths)) if progress else None
+        infos = load_images(
+            image_paths, jobs,
+            progress=(lambda _i: progress.advance(task)) if progress else None,
+        )
+        spec = MatrixSpec(images=tuple(infos), dom0_mems=tuple(dom0_mem),
+                          policies=tuple(policies), xen_version=xen_version)
+        summary = Summary(image_paths, spec.variants)
+        summary.notes.extend(notes)
+        per_map = len(spec.variants) * len(infos)
+        if progress:
+            progress.remove_task(task)
+            task = progress.add_task("placing", total=len(map_paths) * per_map)
+        fmt = None if out is None else ("jsonl" if out == "-" else output_format(out))
+        if out is None:
+            sink = contextlib.nullcontext(None)
+        elif out == "-":
+            sink = contextlib.nullcontext(sys.stdout)
+        else:
+            sink = AtomicFile(out, newline="" if fmt == "csv" else None)
+        with sink as fh:
+            if fh is not None and fmt == "csv":
+                fh.write(csv_header())
+            for chunk in iter_chunks(spec, map_paths, jobs=jobs, fmt=fmt):
+                if fh is not None:
+                    fh.write(chunk.text)
+                summary.merge(chunk.summary)
+                if progress:
+                    progress.update(task, completed=summary.rows)
+        summary.finish()
+    finally:
+        if progress:
+            progress.stop()
+
+    if html_out:
+        from noteforge.fleet.report import render_html
+
+        write_html_atomic(html_out, render_html(summary))
+    if json_summary:
+        text = json.dumps(summary.to_dict(), indent=2)
+        if out == "-":
+            print(text, file=sys.stderr)
+        else:
+            print(text)
+    else:
+        render_summary(report, summary)
+        if out and out != "-":
+            report.print(f"rows: {out}")
+        if html_out:
+            report.print(f"report: {html_out}")
+    loads_all = all(c.failed == 0 for c in summary.counts.values())
+    return 0 if loads_all else 1
+
+
+def _name(path: str, names: dict[str, str]) -> str:
+    return names.get(path, path)
+
+
+def render_summary(console: Console, s) -> None:
+    """The end-of-run summary (a noteforge.fleet.matrix.Summary) for a person."""
+    from noteforge.fleet.matrix import BAD_INPUT
+    from noteforge.fleet.report import short_names
+
+    names = dict(zip(s.images, short_names(s.images), strict=True))
+    loads = sum(c.in_place + c.relocated for c in s.counts.values())
+    relocated = sum(c.relocated for c in s.counts.values())
+    console.print(
+        f"[bold]noteforge matrix[/]: {len(s.images)} images × {s.maps} maps × "
+        f"{len(s.variants)} (dom0 size, policy) = {s.rows} placements; "
+        f"{loads} load ({relocated} relocated), {s.rows - loads} do not; "
+        f"{s.maps_failing} of {s.maps} maps fail an image"
+    )
+    multi = len(s.variants) > 1
+    table = Table(title="Per image", title_justify="left", title_style="bold")
+    table.add_column("image")
+    if multi:
+        table.add_column("dom0_mem")
+        table.add_column("policy")
+    for col in ("maps", "in place", "relocated", "fail"):
+        table.add_column(col, justify="right")
+    table.add_column("failures by reason")
+    for (i, v), c in s.counts.items():
+        cells = [names[s.images[i]]]
+        if multi:
+            cells += [s.variants[v][0] or "default", s.variants[v][1]]
+        fails = ", ".join(f"{k} {n}" for k, n in c.failures().items())
+        cells += [str(c.maps), str(c.in_place), str(c.relocated),
+                  Text(str(c.failed), style="red" if c.failed else ""), Text(fails, style="red")]
+        table.add_row(*cells)
+    console.print(table)
+
+    if s.per_map:
+        t = Table(title="Per map: images that fail, images Xen moves", title_justify="left",
+                  title_style="bold")
+        t.add_column("map")
+        t.add_column("does not load (reason)", style="red")
+        t.add_column("relocated to")
+        listed = list(s.per_map.items())
+        for m, (fails, moves) in listed[:TEXT_MAX_MAPS]:
+            bad = []
+            if s.all_bad(fails):
+                bad.append(f"every image ({BAD_INPUT}: the map could not be used)")
+                fails = []
+            for i, v, oc in fails:
+                where = f" [{s.variant_label(v)}]" if multi else ""
+                bad.append(f"{names[s.images[i]]} ({oc}){where}")
+            moved = []
+            for i, v, base in moves:
+                where = f" [{s.variant_label(v)}]" if multi else ""
+                moved.append(f"{names[s.images[i]]} -> {base:#x}{where}")
+            t.add_row(os.path.basename(m) or m, "\n".join(bad), "\n".join(moved))
+        console.print(t)
+        more = s.per_map_truncated + max(0, len(listed) - TEXT_MAX_MAPS)
+        if more:
+            console.print(f"... and {more} more maps with a failure or a relocation (see the "
+                          "patterns below, --html and --out)")
+    else:
+        console.print("Every image loads in place on every map.")
+    if s.maps_failing > min(len(s.map_failures), TEXT_MAX_MAPS):
+        t = Table(title="Failure patterns (maps grouped by what fails on them)",
+                  title_justify="left", title_style="bold")
+        t.add_column("maps", justify="right")
+        t.add_column("what fails")
+        t.add_column("examples")
+        for sig, (count, ex) in sorted(s.patterns.items(), key=lambda kv: -kv[1][0])[:20]:
+            what = "; ".join(f"{names[s.images[i]]}: {oc}" for i, _v, oc in sig)
+            t.add_row(str(count), what, ", ".join(os.path.basename(m) for m in ex))
+        console.print(t)
+        if len(s.patterns) > 20 or s.other_patterns:
+            console.print(f"... {max(0, len(s.patterns) - 20)} more patterns"
+                          + (f", {s.other_patterns} maps in patterns not kept"
+                             if s.other_patterns else ""))
+    if s.warning_counts:
+        console.print("[bold]Warnings[/] (rows carrying each kind; the rows hold the text): "
+                      + "; ".join(f"{k} {n}" for k, n in s.warning_counts.most_common()),
+                      highlight=False)
+    if s.not_dom0_capable:
+        console.print(
+            "[bold]Not dom0-capable[/] (SUPPORTED_FEATURES without XENFEAT_dom0; Xen 4.22 and "
+            "Debian's 4.20.4 refuse them before placement, see --xen-version): "
+            + ", ".join(names[s.images[i]] for i in sorted(s.not_dom0_capable)),
+            markup=True, highlight=False,
+        )
+    if s.bad_inputs:
+        console.print(f"[bold]Bad inputs[/] ({s.bad_input_count}, reason {BAD_INPUT}):")
+        for msg in s.bad_inputs:
+            console.print(f"  {msg}", markup=False)

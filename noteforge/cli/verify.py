@@ -1,0 +1,136 @@
+"""`noteforge verify IMAGE --e820 MAP`: would this image load as a PVH dom0 on
+this machine, where, and why not. Exit status 0 loads, 1 does not, 2 bad input.
+
+With --against-log the map is a Xen boot log: noteforge reads the host map,
+dom0_mem and Xen's own placement lines from it, predicts, and says whether
+Xen did what noteforge predicts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from noteforge.errors import UsageError
+
+POLICY_HELP = (
+    "xen: Xen 4.19-4.22 (relocation by PHYS32_RELOC); xen-4.18: no relocation; "
+    "seed-v1: the v1 patch of the review thread."
+)
+ALIGN_HELP = (
+    "Experiment: take the alignment from note|p_align|p_offset|bzimage or a number, "
+    "keeping Xen's search (the kernel then counts as relocatable)."
+)
+DOM0_HELP = (
+    "dom0_mem as Xen takes it (512M, max:2G, -1G, 40%, lists); 'all' for all RAM. "
+    "Default: Xen's default rule, estimated."
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("verify")
+    def verify_cmd(
+        image: Annotated[str, typer.Argument(help="Kernel image: ELF, bzImage or compressed ELF.")],
+        e820: Annotated[
+            str,
+            typer.Option("--e820", help="Memory map: a Xen or Linux log, sysfs memmap, table, "
+                         "JSON, or 'host'."),
+        ],
+        dom0_mem: Annotated[str | None, typer.Option("--dom0-mem", help=DOM0_HELP)] = None,
+        policy: Annotated[str, typer.Option("--policy", help=POLICY_HELP)] = "xen",
+        align_from: Annotated[str | None, typer.Option("--align-from", help=ALIGN_HELP)] = None,
+        cmdline: Annotated[str, typer.Option("--cmdline", help="dom0's command line.")] = "",
+        initrd: Annotated[
+            Path | None, typer.Option("--initrd", help="An initrd file (its size is used).")
+        ] = None,
+        initrd_size: Annotated[
+            str | None, typer.Option("--initrd-size", help="Initrd size (e.g. 40M).")
+        ] = None,
+        xen_version: Annotated[
+            str | None,
+            typer.Option("--xen-version", help="Xen version to mirror for version-dependent "
+                         "checks (4.22 refuses kernels without XENFEAT_dom0)."),
+        ] = None,
+        map_format: Annotated[
+            str | None, typer.Option("--format", help="Force the map format.")
+        ] = None,
+        which: Annotated[
+            str | None,
+            typer.Option("--which", help="Which map of a log holding several (index or name)."),
+        ] = None,
+        against_log: Annotated[
+            bool,
+            typer.Option("--against-log", help="MAP is a Xen boot log: compare the prediction "
+                         "with what Xen printed."),
+        ] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        svg: Annotated[
+            Path | None, typer.Option("--svg", help="Also write the map picture as SVG.")
+        ] = None,
+    ) -> None:
+        """Would IMAGE load as a PVH dom0 on the machine whose memory map is MAP: where,
+        and why not. Runs Xen's own placement bit for bit. Exit 0 loads, 1 does not."""
+        from noteforge.image.open import open_image
+        from noteforge.maps.e820 import read_map
+        from noteforge.units import parse_size
+        from noteforge.verify import verify
+
+        if initrd is not None and initrd_size is not None:
+            raise UsageError("--initrd and --initrd-size: give one of them")
+        size = None
+        if initrd is not None:
+            try:
+                size = initrd.stat().st_size
+            except OSError as err:
+                raise UsageError(f"--initrd {initrd}: {err.strerror}") from err
+        elif initrd_size is not None:
+            size = parse_size(initrd_size, "--initrd-size")
+        which_arg: str | int | None = int(which) if which and which.isdigit() else which
+
+        kernel = open_image(image)
+        host = read_map(e820, format=map_format, which=which_arg)
+        log = None
+        if against_log:
+            from noteforge.maps.xenlog import read_log
+
+            log = read_log(e820)
+        verdict = verify(
+            kernel, host, dom0_mem=dom0_mem, policy=policy, align_from=align_from,
+            cmdline=cmdline, initrd_size=size, xen_version=xen_version,
+        )
+        check = None
+        if log is not None:
+            from noteforge.logcheck import compare_with_log
+
+            check = compare_with_log(verdict, log)
+        if svg is not None:
+            from noteforge.render.verify import verdict_svg
+            from noteforge.write.atomic import AtomicFile
+
+            with AtomicFile(svg) as out_file:
+                out_file.write_at(0, verdict_svg(verdict).encode())
+                out_file.commit()
+        if as_json:
+            out = verdict.to_dict()
+            if check is not None:
+                out["against_log"] = check.to_dict()
+            json.dump(out, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        else:
+            from rich.console import Console
+
+            from noteforge.render.verify import render_verdict
+
+            console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+            render_verdict(verdict, kernel, console)
+            if check is not None:
+                from noteforge.render.logcheck import render_check
+
+                render_check(check, console)
+        if check is not None and not check.agrees:
+            raise typer.Exit(1)
+        if not verdict.loads:
+            raise typer.Exit(1)

@@ -1,0 +1,189 @@
+"""`noteforge set-reloc`, `set-note` and `remove-note`: write Xen notes into a
+kernel image (see noteforge.write.apply for the methods and the proof). Only
+wiring and rendering: every decision is the writer's."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+OUTPUT_HELP = "Write the result here (atomically: the file appears complete or not at all)."
+IN_PLACE_HELP = "Rewrite IMAGE itself, atomically (refused for a bzImage: the result is an ELF)."
+DRY_RUN_HELP = "Show what would change (offsets, bytes, headers) and write nothing."
+JSON_HELP = "Print the plan and the proof as JSON (integers as numbers)."
+FORCE_HELP = ("Write even when the kernel's PVH entry is not known to be position independent "
+              "(adding PHYS32_RELOC) or when PHYS32_ENTRY itself changes.")
+TYPE_HELP = "Xen note type: a name (PHYS32_RELOC, guest-os, ...) or a number (19, 0x13)."
+
+Output = Annotated[str | None, typer.Option("-o", "--output", help=OUTPUT_HELP)]
+InPlace = Annotated[bool, typer.Option("--in-place", help=IN_PLACE_HELP)]
+DryRun = Annotated[bool, typer.Option("--dry-run", help=DRY_RUN_HELP)]
+AsJson = Annotated[bool, typer.Option("--json", help=JSON_HELP)]
+Force = Annotated[bool, typer.Option("--force", help=FORCE_HELP)]
+Image = Annotated[str, typer.Argument(help="Kernel image: ELF vmlinux, bzImage or compressed ELF.")]
+
+
+def _u32(text: str | None, what: str) -> int | None:
+    if text is None:
+        return None
+    from noteforge.units import parse_u32
+
+    return parse_u32(text, what)
+
+
+def _run(image: str, change_fn, output, in_place, dry_run, force, as_json) -> None:
+    from noteforge.errors import UsageError
+    from noteforge.write.apply import write_note_change
+
+    if (output is None) == (not in_place):
+        raise UsageError("give exactly one of -o OUTPUT or --in-place (refusing to guess where "
+                         "to write)")
+    change = change_fn()
+    result = write_note_change(image, change, output=output, in_place=in_place,
+                               dry_run=dry_run, force=force)
+    if as_json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    render(result)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("set-reloc")
+    def set_reloc(
+        image: Image,
+        output: Output = None,
+        in_place: InPlace = False,
+        align: Annotated[str | None, typer.Option(
+            "--align", help="Word 0: required start alignment (e.g. 2M, 0x200000).")] = None,
+        min_addr: Annotated[str | None, typer.Option(
+            "--min", help="Word 1: lowest load address (needs --align).")] = None,
+        max_addr: Annotated[str | None, typer.Option(
+            "--max", help="Word 2: highest address of the image's last byte (needs --min).")]
+        = None,
+        force: Force = False,
+        dry_run: DryRun = False,
+        as_json: AsJson = False,
+    ) -> None:
+        """Give IMAGE a PHYS32_RELOC note (Xen 4.19+: the kernel may be loaded elsewhere) with
+        0 to 3 words; Xen reads them in order, so a word is written only with all before it."""
+        from noteforge.write.apply import reloc_change
+
+        def change():
+            return reloc_change(_u32(align, "--align"), _u32(min_addr, "--min"),
+                                _u32(max_addr, "--max"))
+
+        _run(image, change, output, in_place, dry_run, force, as_json)
+
+    @app.command("set-note")
+    def set_note(
+        image: Image,
+        note_type: Annotated[str, typer.Option("--type", help=TYPE_HELP)],
+        value: Annotated[str, typer.Option(
+            "--value", help="The value: a string, an integer (K/M/G suffixes), or comma-"
+            "separated words for PHYS32_RELOC and L1_MFN_VALID.")],
+        output: Output = None,
+        in_place: InPlace = False,
+        size: Annotated[int | None, typer.Option(
+            "--size", help="Integer size in bytes (4 or 8; 1 and 2 also read by Xen). "
+            "Default: the existing note's size, else 8 for addresses in an ELF64.")] = None,
+        force: Force = False,
+        dry_run: DryRun = False,
+        as_json: AsJson = False,
+    ) -> None:
+        """Set any Xen note of IMAGE, encoded the way Xen reads it: integers little-endian in
+        1/2/4/8 bytes, strings NUL-terminated."""
+        from noteforge.image.notes import note_type_by_name
+        from noteforge.image.open import open_image
+        from noteforge.write.apply import value_change
+
+        def change():
+            t = note_type_by_name(note_type)
+            img = open_image(image)
+            existing = [n.descsz for n in img.notes if n.is_xen and n.type == t]
+            return value_change(t, value, size=size, elf_class=img.elf_class,
+                                existing_size=existing[-1] if existing else None)
+
+        _run(image, change, output, in_place, dry_run, force, as_json)
+
+    @app.command("remove-note")
+    def remove_note(
+        image: Image,
+        note_type: Annotated[str, typer.Option("--type", help=TYPE_HELP)],
+        output: Output = None,
+        in_place: InPlace = False,
+        force: Force = False,
+        dry_run: DryRun = False,
+        as_json: AsJson = False,
+    ) -> None:
+        """Remove a Xen note from IMAGE without moving anything: every copy Xen could read is
+        renamed in place (owner 'nfx', type 0x6e66NNNN) so no loader reads it."""
+        from noteforge.image.notes import note_type_by_name
+        from noteforge.write.apply import remove_change
+
+        def change():
+            return remove_change(note_type_by_name(note_type))
+
+        _run(image, change, output, in_place, dry_run, force, as_json)
+
+
+# --- rendering ------------------------------------------------------------------
+
+
+def _short_hex(data: bytes, limit: int = 24) -> str:
+    if not data:
+        return "-"
+    text = data[:limit].hex(" ")
+    return text + (f" ... ({len(data)} bytes)" if len(data) > limit else "")
+
+
+def render(result, console=None) -> None:
+    from rich.console import Console
+
+    from noteforge.units import hexsize
+    from noteforge.write.apply import describe_space
+
+    con = console or Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    plan = result.plan
+    if result.converted:
+        con.print(f"input is a {result.input_format}: the result is written as an ELF vmlinux "
+                  "(Xen, QEMU and Firecracker boot ELF; re-compressing it inside the bzImage "
+                  "would break the bzImage's own decompressor)")
+    for w in plan.warnings:
+        err.print(f"[bold red]{w}[/bold red]" if w.startswith("WARNING") else f"note: {w}")
+    ch = plan.change
+    verb = "remove" if ch.op == "remove" else "set"
+    con.print(f"{verb} {ch.name} (type {ch.type}) in {plan.kernel.label}: "
+              f"{plan.before_text} -> {ch.text}")
+    con.print(f"method: [bold]{plan.method}[/bold]: {plan.method_text}")
+    if plan.neutralised:
+        con.print("  neutralised old copies at " +
+                  ", ".join(f"{o:#x}" for o in plan.neutralised))
+    if plan.changed_in_place:
+        con.print("  changed in place at " + ", ".join(f"{o:#x}" for o in plan.changed_in_place))
+    if plan.program_header is not None:
+        con.print(f"  program header {plan.program_header}: PT_NOTE, p_align 4")
+    if plan.notes_area:
+        con.print(f"  {describe_space(plan)}")
+    if plan.section:
+        con.print(f"  sections: {plan.section}")
+    if result.dry_run:
+        con.print(f"dry run: nothing written; {len(plan.patches)} write(s) planned "
+                  f"(file size {plan.old_size:#x} -> {plan.new_size:#x}):")
+        for p in plan.patches:
+            where = "loaded" if p.loaded else "not loaded"
+            con.print(f"  {p.offset:#010x} {len(p.new):>5} bytes  {p.region:<6} {where:<10} "
+                      f"{p.what}")
+            if p.region in ("note", "header") or len(p.new) <= 64:
+                con.print(f"      old: {_short_hex(p.old)}")
+                con.print(f"      new: {_short_hex(p.new)}")
+        return
+    con.print(f"wrote {result.output} ({hexsize(plan.new_size)})")
+    proof = result.proof
+    con.print(f"proof: {sum(c.ok for c in proof.checks)}/{len(proof.checks)} checks passed")
+    for c in proof.checks:
+        con.print(f"  {'ok ' if c.ok else 'BAD'} {c.name}: {c.detail}")
