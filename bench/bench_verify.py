@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from noteforge.image.open import extract_vmlinux, open_image
-from noteforge.maps.e820 import read_map
+from noteforge.maps.read import read_map
 from noteforge.verify import verify
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

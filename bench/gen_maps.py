@@ -2,7 +2,7 @@
 """Generate many plausible e820 maps by perturbing real ones (seeded).
 
 Each output map starts from one of the real maps in /work/shared/e820 (read with
-noteforge.maps.e820.read_map, so every log format is accepted) and gets a few of:
+noteforge.maps.read.read_map, so every log format is accepted) and gets a few of:
 
 - boundary jitter: the border between two adjacent entries moves by up to
   1 MiB (firmware versions move their reservations around);
@@ -166,7 +166,7 @@ def format_linux(entries: Sequence[E820Entry]) -> str:
 
 def load_sources(folder: Path) -> list[tuple[str, list[E820Entry]]]:
     from noteforge.errors import NoteforgeError
-    from noteforge.maps.e820 import read_map
+    from noteforge.maps.read import read_map
 
     sources = []
     for f in sorted(folder.iterdir()):

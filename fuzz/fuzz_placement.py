@@ -13,9 +13,9 @@ import formats
 
 with common.instrumented_imports():
     from noteforge.errors import NoteforgeError, UsageError
-    from noteforge.maps import e820
     from noteforge.maps.model import U64_MAX, E820Entry
-    from noteforge.xen import placement
+    from noteforge.xen import dom0_build, placement
+    from noteforge.xen import e820 as xen_e820
 
 POLICIES = placement.POLICIES
 LAYOUTS = (None, *placement.LAYOUTS)
@@ -44,9 +44,9 @@ def test_one(data: bytes) -> None:
     if f & formats.F_RAW_DOM0:
         dom0_entries = sorted(host)
     else:
-        cleaned = e820.clean_map(host)
+        cleaned = xen_e820.clean_map(host)
         common.check_plain(cleaned.to_dict())
-        dom0 = e820.dom0_map(cleaned.entries, case.dom0_pages or None)
+        dom0 = dom0_build.dom0_map(cleaned.entries, case.dom0_pages or None)
         common.check_plain(dom0.to_dict())
         dom0_entries = list(dom0.entries)
     policy = POLICIES[case.policy % len(POLICIES)]

@@ -25,12 +25,12 @@ from noteforge.errors import (
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Dom0Map": "maps.e820",
-    "HostMap": "maps.e820",
-    "clean_map": "maps.e820",
-    "dom0_map": "maps.e820",
-    "parse_map_text": "maps.e820",
-    "read_map": "maps.e820",
+    "Dom0Map": "xen.dom0_build",
+    "HostMap": "maps.model",
+    "clean_map": "xen.e820",
+    "dom0_map": "xen.dom0_build",
+    "parse_map_text": "maps.read",
+    "read_map": "maps.read",
     "KernelImage": "image.open",
     "extract_vmlinux": "image.open",
     "open_image": "image.open",

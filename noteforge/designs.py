@@ -28,8 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from noteforge.image.open import KernelImage
-from noteforge.maps.e820 import HostMap
-from noteforge.maps.model import PAGE_SIZE, U32_MAX
+from noteforge.maps.model import PAGE_SIZE, U32_MAX, HostMap
 from noteforge.units import human_size
 from noteforge.verify import Verdict, alignment_from, kernel_params, verify
 from noteforge.xen.placement import POLICIES, is_power_of_two, resolve_align

@@ -16,15 +16,16 @@ from dataclasses import dataclass, field
 from noteforge.advice import Suggestion, suggest
 from noteforge.errors import UsageError
 from noteforge.image.open import KernelImage
-from noteforge.maps.e820 import Dom0Map, HostMap, clean_map, dom0_map
-from noteforge.maps.model import PAGE_SIZE, U32_MAX, E820Entry
+from noteforge.maps.model import PAGE_SIZE, U32_MAX, E820Entry, HostMap
 from noteforge.units import human_pages, parse_u32
+from noteforge.xen.dom0_build import Dom0Map, dom0_map
 from noteforge.xen.dom0_mem import (
     Dom0Size,
     XenEstimate,
     compute_nr_pages,
     nr_pages_from_dom0_log_map,
 )
+from noteforge.xen.e820 import clean_map
 from noteforge.xen.placement import KernelParams, Placement, place
 
 ALIGN_SOURCES = ("note", "p_align", "p_offset", "bzimage")

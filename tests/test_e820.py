@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from noteforge.errors import MapError
-from noteforge.maps.e820 import HostMap, parse_map_text, read_map
-from noteforge.maps.model import E820Entry
+from noteforge.maps.model import E820Entry, HostMap
+from noteforge.maps.read import parse_map_text, read_map
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 E820_DIR = SHARED / "e820"
@@ -392,7 +392,7 @@ def test_sysfs_errors():
 
 
 def test_host_reads_this_machine(monkeypatch, tmp_path):
-    import noteforge.maps.e820 as mod
+    import noteforge.maps.read as mod
 
     root = tmp_path / "memmap"
     (root / "0").mkdir(parents=True)

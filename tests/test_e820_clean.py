@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from noteforge.maps.e820 import E820MAX, HostMap, clean_map, parse_map_text
-from noteforge.maps.model import E820Entry
+from noteforge.maps.model import E820Entry, HostMap
+from noteforge.maps.read import parse_map_text
+from noteforge.maps.syntax import E820MAX
+from noteforge.xen.e820 import clean_map
 
 K = 0x1000  # one diagram column
 

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from noteforge.cli.app import app
 from noteforge.errors import MapError, UsageError
-from noteforge.maps.e820 import parse_map_text
 from noteforge.maps.model import E820Entry
+from noteforge.maps.read import parse_map_text
 from noteforge.render.mapview import render_map_bar
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

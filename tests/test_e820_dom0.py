@@ -7,8 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from noteforge.errors import MapError
-from noteforge.maps.e820 import clean_map, dom0_map, parse_map_text, ram_pages
 from noteforge.maps.model import E820Entry
+from noteforge.maps.read import parse_map_text
+from noteforge.xen.dom0_build import dom0_map, ram_pages
+from noteforge.xen.e820 import clean_map
 
 PAGE = 0x1000
 

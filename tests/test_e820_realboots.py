@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from noteforge.maps.e820 import clean_map, dom0_map, parse_map_text, read_map
 from noteforge.maps.model import E820Entry
+from noteforge.maps.read import parse_map_text, read_map
+from noteforge.xen.dom0_build import dom0_map
 from noteforge.xen.dom0_mem import (
     FAILURE_MESSAGE,
     XenEstimate,
@@ -25,6 +26,7 @@ from noteforge.xen.dom0_mem import (
     nr_pages_from_dom0_log_map,
     parse_dom0_mem,
 )
+from noteforge.xen.e820 import clean_map
 
 CMDLINE = (
     "(XEN) Command line: dom0=pvh,verbose dom0-iommu=none console=com1 com1=115200,8n1 "

@@ -22,7 +22,7 @@ from noteforge.fleet.matrix import (
     load_map,
 )
 from noteforge.image.open import open_image
-from noteforge.maps.e820 import read_map
+from noteforge.maps.read import read_map
 from noteforge.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -337,8 +337,8 @@ def test_variadic_options_are_spread():
 @pytest.mark.skipif(not (ROOT.parent / "shared" / "e820").is_dir(), reason="../shared absent")
 def test_generated_maps_read_back_exactly(tmp_path):
     """Every real map is a generator source, and what the generator writes
-    reads back (noteforge.maps.e820.read_map) as exactly the perturbed entries."""
-    from noteforge.maps.e820 import read_map
+    reads back (noteforge.maps.read.read_map) as exactly the perturbed entries."""
+    from noteforge.maps.read import read_map
 
     g = _gen_maps()
     sources = g.load_sources(ROOT.parent / "shared" / "e820")

@@ -13,7 +13,7 @@ import pytest
 
 from noteforge.cli.app import main
 from noteforge.image.open import open_image
-from noteforge.maps.e820 import parse_map_text, read_map
+from noteforge.maps.read import parse_map_text, read_map
 from noteforge.verify import verify
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

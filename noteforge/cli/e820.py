@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 
 from noteforge.errors import UsageError
-from noteforge.maps.e820 import FORMATS, CleanedMap, Dom0Map, HostMap, clean_map, dom0_map, read_map
-from noteforge.maps.model import PAGE_SIZE, E820Entry
+from noteforge.maps.model import PAGE_SIZE, E820Entry, HostMap
+from noteforge.maps.read import read_map
+from noteforge.maps.syntax import FORMATS
+from noteforge.xen.dom0_build import Dom0Map, dom0_map
 from noteforge.xen.dom0_mem import (
     Dom0Size,
     XenEstimate,
@@ -18,6 +20,7 @@ from noteforge.xen.dom0_mem import (
     nr_pages_from_dom0_log_map,
 )
 from noteforge.xen.dom0_mem import parse_dom0_mem as _parse_dom0_mem
+from noteforge.xen.e820 import CleanedMap, clean_map
 
 MAX_ROWS = 200  # per table in the human output
 

@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         """Would IMAGE load as a PVH dom0 on the machine whose memory map is MAP: where,
         and why not. Runs Xen's own placement bit for bit. Exit 0 loads, 1 does not."""
         from noteforge.image.open import open_image
-        from noteforge.maps.e820 import read_map
+        from noteforge.maps.read import read_map
         from noteforge.units import parse_size
         from noteforge.verify import verify
 

@@ -201,9 +201,10 @@ def load_map(path: str) -> MapInfo:
     """Read one map, run Xen's clean-up on it and keep what verify takes from a
     Xen log (dom0's exact size, dom0_mem=, the Xen version); errors become
     MapInfo.error."""
-    from noteforge.maps.e820 import clean_map, read_map
+    from noteforge.maps.read import read_map
     from noteforge.verify import last_dom0_mem, xen_version_from_banner
     from noteforge.xen.dom0_mem import nr_pages_from_dom0_log_map
+    from noteforge.xen.e820 import clean_map
 
     try:
         host = read_map(path)
@@ -299,8 +300,8 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
     dom0_compute_nr_pages, estimated) and dom0's map per (map, dom0 size), then
     per image and policy the placement and the two checks outside it
     (initdom_check_parms, the dom0 allocation)."""
-    from noteforge.maps.e820 import dom0_map
     from noteforge.verify import dom0_check, estimate_is_uncertain, outcome
+    from noteforge.xen.dom0_build import dom0_map
     from noteforge.xen.placement import place
 
     xen_version = spec.xen_version or mp.xen_version
@@ -410,8 +411,8 @@ class _Dom0Sizes:
         """verify._range_sensitivity, with dom0's map for the smallest and the
         largest plausible size derived once per map instead of once per row,
         and no placement redone on a map equal to the one `at` came from."""
-        from noteforge.maps.e820 import dom0_map
         from noteforge.verify import sensitivity_warning
+        from noteforge.xen.dom0_build import dom0_map
         from noteforge.xen.placement import place
 
         alternatives = []

@@ -68,3 +68,40 @@ class E820Entry:
 
     def __str__(self) -> str:  # as Xen prints it: inclusive end
         return f"{self.type_name} [{self.start:#x}, {self.end - 1:#x}]"
+
+
+# --------------------------------------------------------------------------
+# The result of reading
+
+
+@dataclass(frozen=True)
+class HostMap:
+    """A memory map as read: entries in file order, with where they came from."""
+
+    entries: tuple[E820Entry, ...]
+    source: str
+    source_format: str
+    map_name: str | None
+    available_maps: tuple[str, ...]
+    warnings: tuple[str, ...]
+    xen_printed: bool
+    # Extras a Xen boot log carries (None when absent).
+    dom0_log_map: tuple[E820Entry, ...] | None = None
+    xen_version: str | None = None
+    xen_command_line: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "source_format": self.source_format,
+            "source": self.source,
+            "map_name": self.map_name,
+            "available_maps": list(self.available_maps),
+            "entries": [e.to_dict() for e in self.entries],
+            "warnings": list(self.warnings),
+            "xen_printed": self.xen_printed,
+            "xen_version": self.xen_version,
+            "xen_command_line": self.xen_command_line,
+            "dom0_log_map": None
+            if self.dom0_log_map is None
+            else [e.to_dict() for e in self.dom0_log_map],
+        }

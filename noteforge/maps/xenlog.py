@@ -16,7 +16,7 @@ and xen/common/libelf/libelf-dominfo.c):
 - the failures, which are printed with or without verbose.
 
 The host map (`Xen-e820 RAM map:` and friends) is the e820 readers' job
-(noteforge.maps.e820), not this module's.  Pure: text in, a frozen XenBootLog out.
+(noteforge.maps.read), not this module's.  Pure: text in, a frozen XenBootLog out.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from noteforge.errors import MapError
-from noteforge.maps.e820 import xen_map_row
 from noteforge.maps.model import (
     E820_ACPI,
     PAGE_SIZE,
     E820Entry,
 )
+from noteforge.maps.syntax import xen_map_row
 
 # Xen's own outcome messages, mapped to noteforge's reasons.  The spelling is
 # Xen's ("Failed find a load address" lacks a "to" in 4.19 .. 4.22); the

@@ -34,7 +34,7 @@ def open_images(paths: list[str]):
 def read_host(path: str | None):
     if path is None:
         return None
-    from noteforge.maps.e820 import read_map
+    from noteforge.maps.read import read_map
 
     return read_map(path)
 

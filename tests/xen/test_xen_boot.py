@@ -16,7 +16,7 @@ import pytest
 
 from noteforge.image.open import open_image
 from noteforge.logcheck import compare_with_log
-from noteforge.maps.e820 import parse_map_text
+from noteforge.maps.read import parse_map_text
 from noteforge.maps.xenlog import parse_log
 from noteforge.verify import verify
 
@@ -135,8 +135,8 @@ def test_default_dom0_size_estimate_brackets_xen(case, xen_boots, xen_workdir):
     gives dom0 from the host map. On each guest size, Xen's real page count
     (from its verbose Dom0 memory map) must lie inside the stated plausible
     range, and the central estimate within 1 MiB of it."""
-    from noteforge.maps.e820 import clean_map
     from noteforge.xen.dom0_mem import XenEstimate, compute_nr_pages
+    from noteforge.xen.e820 import clean_map
 
     scenario, xen = case
     boot = xen_boots[scenario.name]
