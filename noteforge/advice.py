@@ -12,22 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from noteforge.maps.model import PAGE_SIZE, U32_MAX, E820Entry
-from noteforge.xen.placement import (
+from noteforge.xen.abi import (
     GIB4,
     MB,
     MODLIST_ENTRY_SIZE,
     START_INFO_SIZE,
     UNSET_ADDR32,
     XENFEAT_PVH_RELOCATABLE_V1,
-    KernelParams,
-    Placement,
-    _page_down,
-    _page_up,
     elf_round_up,
     is_power_of_two,
-    place,
-    resolve_align,
 )
+from noteforge.xen.abi import page_down as _page_down
+from noteforge.xen.abi import page_up as _page_up
+from noteforge.xen.placement import KernelParams, Placement, place, resolve_align
 
 
 @dataclass(frozen=True)

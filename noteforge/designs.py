@@ -31,7 +31,8 @@ from noteforge.image.open import KernelImage
 from noteforge.maps.model import PAGE_SIZE, U32_MAX, HostMap
 from noteforge.units import human_size
 from noteforge.verify import Verdict, alignment_from, kernel_params, verify
-from noteforge.xen.placement import POLICIES, is_power_of_two, resolve_align
+from noteforge.xen.abi import is_power_of_two
+from noteforge.xen.placement import POLICIES, resolve_align
 
 DESIGNS = ("note", "p_align", "p_offset", "bzimage", "xen")
 

@@ -11,17 +11,9 @@ import pytest
 
 from noteforge.errors import UsageError
 from noteforge.maps.model import E820_NVS, E820_RAM, E820_RESERVED, E820_UNUSABLE, E820Entry
-from noteforge.xen.placement import (
-    GAP_TYPE,
-    KernelParams,
-    align_mask32,
-    find_kernel_memory,
-    find_memory,
-    fits_in_place,
-    module_block,
-    place,
-    resolve_align,
-)
+from noteforge.xen.abi import GAP_TYPE, align_mask32
+from noteforge.xen.dom0_build import find_kernel_memory, find_memory, fits_in_place, module_block
+from noteforge.xen.placement import KernelParams, place, resolve_align
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 M = 1 << 20

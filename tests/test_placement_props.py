@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from noteforge.maps.model import E820_NVS, E820_RAM, E820_RESERVED, E820Entry
-from noteforge.xen.placement import KernelParams, find_kernel_memory, fits_in_place, place
+from noteforge.xen.dom0_build import find_kernel_memory, fits_in_place
+from noteforge.xen.placement import KernelParams, place
 
 MB = 1 << 20
 PAGE = 4096

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from noteforge.errors import NoteforgeError, UsageError, WriteError
 from noteforge.maps.model import E820Entry, type_name
-from noteforge.xen.placement import GAP_TYPE
+from noteforge.xen.abi import GAP_TYPE
 
 # The keys of one result row, in CSV column order. image..blocking are the
 # issue's contract; dom0_pages, dom0_capable and warnings are verify's JSON

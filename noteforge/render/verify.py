@@ -15,7 +15,7 @@ from noteforge.render.mapview import render_map_bar
 from noteforge.render.svg import Mark, map_svg
 from noteforge.units import hexsize, human_size
 from noteforge.verify import Verdict
-from noteforge.xen.placement import GAP_TYPE
+from noteforge.xen.abi import GAP_TYPE
 
 REASON_TEXT = {
     "not-relocatable": "the kernel does not fit at its own address and has no PHYS32_RELOC "
