@@ -77,7 +77,10 @@ def cpu_seconds() -> float:
 
 def child(args) -> int:
     """One measured run, in its own process."""
-    from noteforge.fleet.matrix import AtomicFile, MatrixSpec, Summary, iter_chunks
+    from noteforge.fleet.chunks import iter_chunks
+    from noteforge.fleet.output import AtomicFile
+    from noteforge.fleet.rows import MatrixSpec
+    from noteforge.fleet.summary import Summary
 
     with open(args.infos, "rb") as fh:
         infos = pickle.load(fh)
@@ -128,7 +131,7 @@ def main(argv=None) -> int:
     if args.child:
         return child(args)
 
-    from noteforge.fleet.matrix import load_images
+    from noteforge.fleet.inputs import load_images
 
     counts = [int(c) for c in args.counts.split(",")]
     ensure_maps(max(counts))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
-from noteforge.fleet.matrix import Summary
 from noteforge.fleet.report import render_html, short_names
+from noteforge.fleet.summary import Summary
 
 NVS = {"start": 0x4000000, "end": 0x4021000, "type": 4, "type_name": "ACPI NVS"}
 RSV = {"start": 0x1000000, "end": 0x49E6000, "type": 2, "type_name": "reserved"}

@@ -12,15 +12,10 @@ from typer.testing import CliRunner
 
 from noteforge.cli.app import app
 from noteforge.errors import UsageError
-from noteforge.fleet.matrix import (
-    ROW_KEYS,
-    MatrixSpec,
-    Summary,
-    iter_chunks,
-    iter_rows,
-    load_images,
-    load_map,
-)
+from noteforge.fleet.chunks import iter_chunks
+from noteforge.fleet.inputs import load_images, load_map
+from noteforge.fleet.rows import ROW_KEYS, MatrixSpec, iter_rows
+from noteforge.fleet.summary import Summary
 from noteforge.image.open import open_image
 from noteforge.maps.read import read_map
 from noteforge.verify import verify

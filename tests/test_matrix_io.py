@@ -14,17 +14,10 @@ from pathlib import Path
 import pytest
 
 from noteforge.errors import UsageError
-from noteforge.fleet.matrix import (
-    ROW_KEYS,
-    AtomicFile,
-    RowWriter,
-    Summary,
-    describe,
-    expand_paths,
-    outcome,
-    output_format,
-    warning_kind,
-)
+from noteforge.fleet.inputs import expand_paths
+from noteforge.fleet.output import AtomicFile, RowWriter, output_format
+from noteforge.fleet.rows import ROW_KEYS
+from noteforge.fleet.summary import Summary, describe, outcome, warning_kind
 from noteforge.maps.model import E820_NVS, E820_RAM, E820_RESERVED, E820Entry
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,6 +1,6 @@
 """`noteforge matrix`: every image against every map, streamed, with a summary.
 
-Only wiring and rendering: noteforge.fleet.matrix computes, noteforge.fleet.report
+Only wiring and rendering: noteforge.fleet computes, noteforge.fleet.report
 draws the page."""
 
 from __future__ import annotations
@@ -146,17 +146,11 @@ def run_matrix(
     xen_version: str | None, jobs: int, out: str | None, html_out: str | None,
     json_summary: bool,
 ) -> int:
-    from noteforge.fleet.matrix import (
-        AtomicFile,
-        MatrixSpec,
-        Summary,
-        csv_header,
-        expand_paths,
-        iter_chunks,
-        load_images,
-        output_format,
-        write_html_atomic,
-    )
+    from noteforge.fleet.chunks import iter_chunks
+    from noteforge.fleet.inputs import expand_paths, load_images
+    from noteforge.fleet.output import AtomicFile, csv_header, output_format, write_html_atomic
+    from noteforge.fleet.rows import MatrixSpec
+    from noteforge.fleet.summary import Summary
 
     err = Console(stderr=True, highlight=False)
     notes: list[str] = []
@@ -258,9 +252,9 @@ def _name(path: str, names: dict[str, str]) -> str:
 
 
 def render_summary(console: Console, s) -> None:
-    """The end-of-run summary (a noteforge.fleet.matrix.Summary) for a person."""
-    from noteforge.fleet.matrix import BAD_INPUT
+    """The end-of-run summary (a noteforge.fleet.summary.Summary) for a person."""
     from noteforge.fleet.report import short_names
+    from noteforge.fleet.rows import BAD_INPUT
 
     names = dict(zip(s.images, short_names(s.images), strict=True))
     loads = sum(c.in_place + c.relocated for c in s.counts.values())

@@ -12,7 +12,8 @@ import time
 from collections.abc import Sequence
 
 from noteforge import __version__
-from noteforge.fleet.matrix import BAD_INPUT, IN_PLACE, RELOCATED, Summary
+from noteforge.fleet.rows import BAD_INPUT, IN_PLACE, RELOCATED
+from noteforge.fleet.summary import Summary
 
 # Cell classes: one per outcome family, so a reason never needs its own colour.
 CLASS_IN_PLACE = "in-place"

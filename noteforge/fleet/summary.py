@@ -1,0 +1,359 @@
+"""The fleet's summary: counts per image, a bounded list of failing maps, a
+bounded heat map, warning kinds."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from noteforge.fleet.rows import BAD_INPUT, IN_PLACE, RELOCATED
+from noteforge.maps.model import type_name
+
+# --------------------------------------------------------------------------- summary
+
+
+MAX_WARNING_KINDS = 50
+_WARNING_TAG = re.compile(r"^([a-z0-9]+(?:-[a-z0-9]+)+): ")
+
+
+def warning_kind(text: str) -> str:
+    """What a warning is about, without its numbers: placement's tag
+    ('acpi-overlap', 'max-wrap', ...) or the words before the first colon."""
+    m = _WARNING_TAG.match(text)
+    if m:
+        return m.group(1)
+    head = text.split(":", 1)[0]
+    return head if len(head) <= 80 else head[:79] + "…"
+
+
+def outcome(row: dict) -> str:
+    """'in-place', 'relocated', or the failure reason."""
+    if row["loads"]:
+        return RELOCATED if row["relocated"] else IN_PLACE
+    return row["reason"] or "fail"
+
+
+def entry_text(entry: dict | None) -> str:
+    """An e820 entry as Xen prints it: type [start, end inclusive]."""
+    if entry is None:
+        return ""
+    return f"{entry.get('type_name') or type_name(entry['type'])} " \
+        f"[{entry['start']:#x}, {entry['end'] - 1:#x}]"
+
+
+def describe(row: dict) -> str:
+    """One line for a person: what happened to this image on this map."""
+    oc = outcome(row)
+    block = entry_text(row["blocking"])
+    if oc == IN_PLACE:
+        text = f"loads in place at {row['base']:#x}"
+    elif oc == RELOCATED:
+        text = f"relocated to {row['base']:#x}"
+        if block:
+            text += f" ({block} blocks its own address)"
+    elif oc == BAD_INPUT:
+        text = f"bad input: {row['message']}"
+    else:
+        text = f"fails: {oc}"
+        if block:
+            text += f" ({block} blocks its address)"
+    return text
+
+
+@dataclass
+class ImageCounts:
+    maps: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+
+    @property
+    def in_place(self) -> int:
+        return self.outcomes[IN_PLACE]
+
+    @property
+    def relocated(self) -> int:
+        return self.outcomes[RELOCATED]
+
+    @property
+    def failed(self) -> int:
+        return self.maps - self.in_place - self.relocated
+
+    def failures(self) -> dict[str, int]:
+        return {k: v for k, v in sorted(self.outcomes.items()) if k not in (IN_PLACE, RELOCATED)}
+
+
+class Summary:
+    """Counts a run's rows as they stream past, in memory that does not grow
+    with the number of maps beyond fixed caps:
+
+    - per (image, variant): maps loading in place / relocated / failing by reason;
+    - per map with a failure: which images fail and why (the first
+      `max_listed_maps` such maps; the rest are only counted);
+    - failure patterns: maps grouped by the exact set of failing
+      (image, variant, reason), with a count and a few example maps;
+    - a heat map of the first `heat_max_maps` maps: one cell per (image, map)
+      per variant, with its outcome and a one-line description.
+
+    Rows must arrive grouped by map (as iter_rows produces them)."""
+
+    def __init__(
+        self,
+        images: Sequence[str],
+        variants: Sequence[tuple[str | None, str]],
+        *,
+        max_listed_maps: int = 200,
+        heat_max_maps: int = 400,
+        max_patterns: int = 200,
+        examples: int = 5,
+        keep_all_bad: bool = False,
+    ):
+        self.images = list(images)
+        self.variants = list(variants)
+        self._img_index = {p: i for i, p in enumerate(self.images)}
+        self._var_index = {v: i for i, v in enumerate(self.variants)}
+        self._img_prefixes = tuple(self.images) or ("\0",)
+        self.max_listed_maps = max_listed_maps
+        self.heat_max_maps = heat_max_maps
+        self.max_patterns = max_patterns
+        self.examples = examples
+        self.rows = 0
+        self.maps = 0
+        self.maps_failing = 0
+        self.maps_relocating = 0
+        self.maps_noted = 0  # maps with a failure or a relocation
+        self.counts = {
+            (i, v): ImageCounts() for i in range(len(self.images))
+            for v in range(len(self.variants))
+        }
+        # map -> ([(image, variant, outcome)] failing, [(image, variant, base)]
+        # relocated), for the first max_listed_maps maps with either
+        self.per_map: dict[str, tuple[list, list]] = {}
+        self.patterns: dict[tuple, list] = {}  # signature -> [count, [example maps]]
+        self.other_patterns = 0
+        self.bad_inputs: list[str] = []  # messages, the first max_listed_maps
+        self.bad_input_count = 0
+        # heat[v] = [(map, [(outcome, description) per image])]
+        self.heat: list[list[tuple[str, list]]] = [[] for _ in self.variants]
+        self.heat_truncated = 0
+        self.notes: list[str] = []
+        self._cur_map: str | None = None
+        self._cur_fail: list[tuple[int, int, str]] = []
+        self._cur_moves: list[tuple[int, int, int]] = []
+        self._cur_cells: list[list] | None = None
+        self._seen_bad: set[str] = set()
+        # A chunk's partial summary keeps every distinct bad-input message (a
+        # chunk has few maps) so that the parent can count each input once.
+        self._keep_all_bad = keep_all_bad
+        self.not_dom0_capable: set[int] = set()  # image indices
+        # warning kind -> rows carrying it (at most MAX_WARNING_KINDS kinds)
+        self.warning_counts: Counter = Counter()
+
+    # -- feeding
+    def add(self, row: dict) -> None:
+        if row["map"] != self._cur_map:
+            self._flush()
+            self._start(row["map"])
+        self.rows += 1
+        i = self._img_index[row["image"]]
+        v = self._var_index[(row["dom0_mem"], row["policy"])]
+        oc = outcome(row)
+        c = self.counts[(i, v)]
+        c.maps += 1
+        c.outcomes[oc] += 1
+        if oc == RELOCATED:
+            self._cur_moves.append((i, v, row["base"]))
+        elif oc != IN_PLACE:
+            self._cur_fail.append((i, v, oc))
+        if oc == BAD_INPUT:
+            self._note_bad(row["message"] or f"{row['image']} on {row['map']}")
+        if not row["dom0_capable"]:
+            self.not_dom0_capable.add(i)
+        for w in row["warnings"]:
+            self._count_warning(warning_kind(w))
+        if self._cur_cells is not None:
+            self._cur_cells[v][i] = (oc, describe(row))
+
+    def _count_warning(self, kind: str, n: int = 1) -> None:
+        if kind in self.warning_counts or len(self.warning_counts) < MAX_WARNING_KINDS:
+            self.warning_counts[kind] += n
+        else:
+            self.warning_counts["other"] += n
+
+    def _note_bad(self, msg: str) -> None:
+        # Every row a broken input spoils carries the same message (it names
+        # the file), so the message identifies the input.
+        if msg in self._seen_bad:
+            return
+        self.bad_input_count += 1
+        if self._keep_all_bad or len(self.bad_inputs) < self.max_listed_maps:
+            self.bad_inputs.append(msg)
+        if self._keep_all_bad or len(self._seen_bad) < 8 * self.max_listed_maps:
+            self._seen_bad.add(msg)
+        else:
+            # A broken map's rows come together, so forgetting older map
+            # errors costs nothing; broken images recur on every map: keep them.
+            self._seen_bad = {m for m in self._seen_bad if m.startswith(self._img_prefixes)}
+            self._seen_bad.add(msg)
+
+    def _start(self, map_path: str) -> None:
+        self._cur_map = map_path
+        self.maps += 1
+        self._cur_fail = []
+        self._cur_moves = []
+        if self.maps <= self.heat_max_maps:
+            self._cur_cells = [[None] * len(self.images) for _ in self.variants]
+        else:
+            self._cur_cells = None
+            self.heat_truncated += 1
+
+    def _flush(self) -> None:
+        if self._cur_map is None:
+            return
+        m = self._cur_map
+        if self._cur_cells is not None:
+            for v, cells in enumerate(self._cur_cells):
+                self.heat[v].append((m, cells))
+        if self._cur_fail or self._cur_moves:
+            self.maps_noted += 1
+            if len(self.per_map) < self.max_listed_maps:
+                self.per_map[m] = (self._cur_fail, self._cur_moves)
+        if self._cur_moves:
+            self.maps_relocating += 1
+        if self._cur_fail:
+            self.maps_failing += 1
+            sig = tuple(sorted(set(self._cur_fail)))
+            slot = self.patterns.get(sig)
+            if slot is None and len(self.patterns) < self.max_patterns:
+                slot = self.patterns[sig] = [0, []]
+            if slot is None:
+                self.other_patterns += 1
+            else:
+                slot[0] += 1
+                if len(slot[1]) < self.examples:
+                    slot[1].append(m)
+        self._cur_map = None
+        self._cur_cells = None
+
+    def finish(self) -> Summary:
+        self._flush()
+        return self
+
+    def merge(self, part: Summary) -> None:
+        """Add a finished partial summary of the maps that follow this one's
+        (a Chunk's), keeping every cap."""
+        self._flush()
+        self.rows += part.rows
+        self.maps += part.maps
+        self.maps_failing += part.maps_failing
+        self.maps_relocating += part.maps_relocating
+        self.maps_noted += part.maps_noted
+        for key, c in part.counts.items():
+            mine = self.counts[key]
+            mine.maps += c.maps
+            mine.outcomes.update(c.outcomes)
+        for m, note in part.per_map.items():
+            if len(self.per_map) >= self.max_listed_maps:
+                break
+            self.per_map[m] = note
+        for sig, (count, examples) in part.patterns.items():
+            slot = self.patterns.get(sig)
+            if slot is None and len(self.patterns) < self.max_patterns:
+                slot = self.patterns[sig] = [0, []]
+            if slot is None:
+                self.other_patterns += count
+                continue
+            slot[0] += count
+            slot[1].extend(examples[: self.examples - len(slot[1])])
+        self.other_patterns += part.other_patterns
+        for msg in part.bad_inputs:
+            self._note_bad(msg)
+        for v, rows in enumerate(part.heat):
+            room = self.heat_max_maps - len(self.heat[v])
+            self.heat[v].extend(rows[: max(0, room)])
+        shown = len(self.heat[0]) if self.heat else 0
+        self.heat_truncated = max(0, self.maps - shown) if self.variants else 0
+        self.not_dom0_capable |= part.not_dom0_capable
+        for kind, n in part.warning_counts.items():
+            self._count_warning(kind, n)
+
+    # -- reading
+    @property
+    def map_failures(self) -> dict[str, list[tuple[int, int, str]]]:
+        """The listed maps where an image fails, with (image, variant, reason)."""
+        return {m: fails for m, (fails, _moves) in self.per_map.items() if fails}
+
+    @property
+    def per_map_truncated(self) -> int:
+        """Maps with a failure or a relocation that are counted but not listed."""
+        return self.maps_noted - len(self.per_map)
+
+    def all_bad(self, fails: Sequence[tuple[int, int, str]]) -> bool:
+        """Did every image fail on this map as bad input (an unreadable map)?"""
+        return len(fails) == len(self.images) * len(self.variants) and all(
+            oc == BAD_INPUT for _i, _v, oc in fails
+        )
+
+    def variant_label(self, v: int) -> str:
+        dom0_mem, policy = self.variants[v]
+        return f"policy {policy}, dom0_mem {dom0_mem if dom0_mem is not None else 'default'}"
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (the heat map is left to the HTML report)."""
+        per_image = []
+        for (i, v), c in self.counts.items():
+            per_image.append({
+                "image": self.images[i],
+                "dom0_mem": self.variants[v][0],
+                "policy": self.variants[v][1],
+                "maps": c.maps,
+                "in_place": c.in_place,
+                "relocated": c.relocated,
+                "failed": c.failed,
+                "failures": c.failures(),
+            })
+        per_map = [
+            {
+                "map": m,
+                "failures": [
+                    {"image": self.images[i], "dom0_mem": self.variants[v][0],
+                     "policy": self.variants[v][1], "reason": oc}
+                    for i, v, oc in fails
+                ],
+                "relocated": [
+                    {"image": self.images[i], "dom0_mem": self.variants[v][0],
+                     "policy": self.variants[v][1], "base": base}
+                    for i, v, base in moves
+                ],
+            }
+            for m, (fails, moves) in self.per_map.items()
+        ]
+        patterns = [
+            {
+                "maps": count,
+                "examples": list(ex),
+                "failures": [
+                    {"image": self.images[i], "dom0_mem": self.variants[v][0],
+                     "policy": self.variants[v][1], "reason": oc}
+                    for i, v, oc in sig
+                ],
+            }
+            for sig, (count, ex) in sorted(self.patterns.items(), key=lambda kv: -kv[1][0])
+        ]
+        return {
+            "rows": self.rows,
+            "maps": self.maps,
+            "images": len(self.images),
+            "maps_failing": self.maps_failing,
+            "maps_relocating": self.maps_relocating,
+            "per_image": per_image,
+            "per_map": per_map,
+            "per_map_truncated": self.per_map_truncated,
+            "patterns": patterns,
+            "other_patterns": self.other_patterns,
+            "bad_inputs": list(self.bad_inputs),
+            "bad_input_count": self.bad_input_count,
+            "not_dom0_capable": [self.images[i] for i in sorted(self.not_dom0_capable)],
+            "warnings": dict(self.warning_counts.most_common()),
+            "notes": list(self.notes),
+        }
