@@ -1,7 +1,7 @@
 """`verify --against-log`: the prediction checked against Xen's own lines.
 
 The logs in tests/data/xenlogs are serial captures of this project's own Xen
-4.20 boots under QEMU (tests/xen). The synthetic samples carry the notes and
+4.20 boots under QEMU (tests/realxen). The synthetic samples carry the notes and
 load ranges of the generic Debian kernels those boots used, which is all
 placement reads."""
 

@@ -13,7 +13,7 @@ from noteforge.image import synth
 from noteforge.image.bzimage import is_bzimage, parse_setup_header
 from noteforge.image.open import open_image
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 KERNELS = SHARED / "kernels"
 
 

@@ -20,8 +20,8 @@ from noteforge.image.open import open_image
 from noteforge.maps.read import read_map
 from noteforge.verify import verify
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 KERNELS = SHARED / "kernels"
 E820 = SHARED / "e820"
 SAMPLES = ROOT / "samples"

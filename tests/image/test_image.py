@@ -25,9 +25,9 @@ from noteforge.image.decompress import METHODS
 from noteforge.image.open import extract_vmlinux, open_image
 from noteforge.image.synth import xen_note
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 KERNELS = SHARED / "kernels"
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 K612 = "vmlinuz-6.12.107+deb12-cloud-amd64"
 K61 = "vmlinuz-6.1.0-56-cloud-amd64"

@@ -1,8 +1,8 @@
 """Re-capture the serial logs kept as test data in tests/data/xenlogs/.
 
-    python tests/xen/capture_logs.py [NAME ...]
+    python tests/realxen/capture_logs.py [NAME ...]
 
-Boots the named scenarios of tests/xen/scenarios.py (default: the set the
+Boots the named scenarios of tests/realxen/scenarios.py (default: the set the
 xenlog tests use) and writes each log as captured, up to where the harness
 stops QEMU, minus Xen's "order N allocations" statistics (30 lines of noise).
 """
@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xen import harness
-from xen.scenarios import CRASHES, SCENARIOS
+from realxen import harness
+from realxen.scenarios import CRASHES, SCENARIOS
 
 OUT = Path(__file__).resolve().parents[1] / "data" / "xenlogs"
 DEFAULT = (

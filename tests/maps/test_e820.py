@@ -11,7 +11,7 @@ from noteforge.errors import MapError
 from noteforge.maps.model import E820Entry, HostMap
 from noteforge.maps.read import parse_map_text, read_map
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 E820_DIR = SHARED / "e820"
 
 # The rows of ../shared/e820/INDEX.md: file, format, map name, RAM (GiB, 2 decimals), regions.

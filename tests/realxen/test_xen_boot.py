@@ -2,7 +2,7 @@
 
 Each scenario's serial log is read with noteforge.maps.xenlog, and the outcome,
 reason, kernel range and dom0 page count must be exactly what Xen printed
-when the table (tests/xen/scenarios.py) was recorded.
+when the table (tests/realxen/scenarios.py) was recorded.
 
 Runs when scripts/fetch-debian has filled its cache (CI does that first); skips
 otherwise, except in CI (CI set), where missing packages fail the suite.

@@ -20,7 +20,7 @@ from noteforge.fleet.rows import ROW_KEYS
 from noteforge.fleet.summary import Summary, describe, outcome, warning_kind
 from noteforge.maps.model import E820_NVS, E820_RAM, E820_RESERVED, E820Entry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NVS = {"start": 0x4000000, "end": 0x4021000, "type": 4, "type_name": "ACPI NVS"}
 
 

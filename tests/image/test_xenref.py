@@ -23,7 +23,7 @@ from xenref import UNSET_ADDR, UNSET_ADDR32, LibelfOracle, feature_bits, parse_o
 from xenref.kernels import vmlinux_from_bzimage
 from xenref.mkelf import PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE, Phdr, build, note, pvh_image, xen
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 KERNELS = SHARED / "kernels"
 debian = pytest.mark.debian
 

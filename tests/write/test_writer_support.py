@@ -42,7 +42,7 @@ KERNBASE = 0xFFFFFFFF80000000
 LINUX_VBASE = 0xFFFFFFFF81000000
 TAIL = b"RELOCS" + bytes(range(256)) * 4 + b"\0\0\0\0"  # like Debian's x86 relocation data
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 KERNELS = SHARED / "kernels"
 
 

@@ -3,7 +3,7 @@
 Each text below is the map part of a serial log of Debian's Xen 4.20.4
 (4.20.4+63-g7abfd2bce2-0+deb13u1, "Xen version 4.20.5-pre") booted under QEMU 7.2
 (TCG, q35, -cpu max, one vCPU) with a PVH dom0 (trixie's generic 6.12 vmlinux),
-by this project's harness (tests/xen, scenario names as keys). The Xen-e820 map,
+by this project's harness (tests/realxen, scenario names as keys). The Xen-e820 map,
 the command line and the verbose "Dom0 memory map" are verbatim; other lines
 were left out. Xen's "Dom0 memory allocation stats" of the same boots sum to the
 page counts in EXPECTED_PAGES (orders x counts), the exact dom0 sizes.
@@ -352,7 +352,7 @@ def test_large_boot_modules_make_the_default_fail():
 
 # --------------------------------------------------------------------- every kept serial log
 
-XENLOGS = sorted((Path(__file__).resolve().parent / "data" / "xenlogs").glob("*.log"))
+XENLOGS = sorted((Path(__file__).resolve().parents[1] / "data" / "xenlogs").glob("*.log"))
 
 
 @pytest.mark.skipif(not XENLOGS, reason="tests/data/xenlogs holds no serial logs")

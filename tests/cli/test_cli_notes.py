@@ -12,7 +12,7 @@ from noteforge.cli.app import app
 from noteforge.errors import DecompressError, ImageError, NoteforgeError
 from noteforge.image import synth
 
-KERNELS = Path(__file__).resolve().parents[2] / "shared" / "kernels"
+KERNELS = Path(__file__).resolve().parents[3] / "shared" / "kernels"
 NOTES = (synth.xen_note(18, 0x1000A30, 8) + synth.xen_note(6, "linux")
          + synth.xen_note(17, 0x8001) + synth.xen_note(10, "!writable_page_tables")
          + synth.xen_note(19, bytes.fromhex("00002000" "00000001" "ffffff3f")))

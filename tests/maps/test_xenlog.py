@@ -1,6 +1,6 @@
 """noteforge.maps.xenlog on real serial logs of Debian's Xen 4.20 booted under QEMU.
 
-The logs in tests/data/xenlogs/ are our own boots (tests/xen/capture_logs.py),
+The logs in tests/data/xenlogs/ are our own boots (tests/realxen/capture_logs.py),
 kept as captured up to where the harness stopped QEMU, minus Xen's
 "order N allocations" lines; base-512M-with-dom0-console.log runs on into
 dom0 Linux's console.  Expected values were read off the logs by eye.
@@ -17,7 +17,7 @@ from noteforge.errors import MapError, NoteforgeError
 from noteforge.maps.model import E820Entry
 from noteforge.maps.xenlog import LogLine, Reloc, XenBootLog, parse_log, read_log
 
-LOGS = Path(__file__).resolve().parent / "data" / "xenlogs"
+LOGS = Path(__file__).resolve().parents[1] / "data" / "xenlogs"
 P512 = 512 * 1024 * 1024 // 4096
 K612 = (0x1000000, 0x4200000)
 

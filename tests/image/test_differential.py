@@ -32,9 +32,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
-sys.path[:0] = [str(ROOT / "fuzz"), str(Path(__file__).resolve().parent)]
+sys.path[:0] = [str(ROOT / "fuzz"), str(Path(__file__).resolve().parents[1])]
 
 import seedlib  # noqa: E402
 import xenref  # noqa: E402

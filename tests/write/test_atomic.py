@@ -19,7 +19,7 @@ from noteforge.image.open import open_image
 from noteforge.write import atomic
 from noteforge.write.atomic import AtomicFile
 
-MAIN = Path(__file__).resolve().parents[1]
+MAIN = Path(__file__).resolve().parents[2]
 
 
 def listing(d: Path) -> list[str]:

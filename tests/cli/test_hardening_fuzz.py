@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REGRESSIONS = ROOT / "tests" / "data" / "fuzz-regressions"
 sys.path.insert(0, str(ROOT / "fuzz"))
 

@@ -9,7 +9,7 @@ import pytest
 
 from noteforge.cli.app import main
 
-SAMPLE = str(Path(__file__).resolve().parents[1] / "samples" / "synthetic-linux-6.12-amd64.elf")
+SAMPLE = str(Path(__file__).resolve().parents[2] / "samples" / "synthetic-linux-6.12-amd64.elf")
 
 
 @pytest.mark.parametrize(

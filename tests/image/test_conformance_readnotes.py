@@ -14,7 +14,7 @@ import pytest
 
 from noteforge.image.open import extract_vmlinux, open_image
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 BZIMAGES = ["vmlinuz-6.12.107+deb12-cloud-amd64", "vmlinuz-6.1.0-56-cloud-amd64"]
 
 pytestmark = pytest.mark.debian

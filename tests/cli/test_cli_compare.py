@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from noteforge.cli.app import app
 from noteforge.errors import ImageError, MapError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 KERNELS = SHARED / "kernels"
 WRX80 = SAMPLES / "asus-wrx80e-sage-threadripper-pro-xen.xen"
 TGL_RVP = SAMPLES / "intel-tgl-u-rvp-lkml.dmesg"

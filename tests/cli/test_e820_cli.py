@@ -16,7 +16,7 @@ from noteforge.maps.model import E820Entry
 from noteforge.maps.read import parse_map_text
 from noteforge.render.mapview import render_map_bar
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 WRX80 = SHARED / "e820" / "asus-wrx80e-sage-threadripper-pro-xen.xen"
 
 XEN_LOG = """\

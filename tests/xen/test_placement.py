@@ -15,7 +15,7 @@ from noteforge.xen.abi import GAP_TYPE, align_mask32
 from noteforge.xen.dom0_build import find_kernel_memory, find_memory, fits_in_place, module_block
 from noteforge.xen.placement import KernelParams, place, resolve_align
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(__file__).resolve().parents[3] / "shared"
 M = 1 << 20
 G = 1 << 30
 PAGE = 4096
@@ -521,7 +521,7 @@ def test_acpi_warning_for_a_kernel_in_place():
     assert any("may overwrite" in w for w in p.warnings if w.startswith("acpi"))
 
 
-# ------------------------------------------------------------- every real-Xen 4.20 boot (tests/xen)
+# ---------------------------------------------------- every real-Xen 4.20 boot (tests/realxen)
 
 def pc(low_mib: int, total_mib: int = 2048) -> list[E820Entry]:
     """SeaBIOS on QEMU pc with max-ram-below-4g=LOW: RAM to LOW minus 128 KiB,
@@ -545,7 +545,7 @@ def cut(host: list[E820Entry], lo_mib: int, hi_mib: int) -> list[E820Entry]:
 P512 = 512 * M // PAGE
 
 # (name, dom0 map, kernel, (base, end exclusive) or reason) as Xen 4.20.4 logged them
-# (tests/xen/scenarios.py; the generic 6.12 has the cloud image's range and notes).
+# (tests/realxen/scenarios.py; the generic 6.12 has the cloud image's range and notes).
 REAL_XEN = [
     ("base-512M", dom0(q35(2048), P512), K612, (0x1000000, 0x4200000)),
     ("hole32-100M", dom0(q35(2048, 32), 100 * M // PAGE), K612, (0x3200000, 0x6400000)),

@@ -525,7 +525,7 @@ def test_elf_without_section_headers_gets_a_table(tmp_path):
     assert names == ["", ".note.noteforge", ".shstrtab"]
 
 
-SAMPLES = sorted((Path(__file__).resolve().parents[1] / "samples").glob("synthetic-*"))
+SAMPLES = sorted((Path(__file__).resolve().parents[2] / "samples").glob("synthetic-*"))
 
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=[p.name for p in SAMPLES])
