@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from noteforge.image.notes import guest_text
 from noteforge.image.open import KernelImage
 from noteforge.maps.model import PAGE_SIZE, U32_MAX, HostMap
 from noteforge.units import human_size
@@ -479,7 +480,7 @@ def table_rows(facts: Sequence[ImageFacts]) -> list[Row]:
         ("kernel_version", "kernel version",
          lambda f: f.kernel_version.split()[0] if f.kernel_version else "-"),
         ("guest", "guest OS and version",
-         lambda f: " ".join(x for x in (f.guest_os, f.guest_version) if x) or "-"),
+         lambda f: guest_text(f.guest_os, f.guest_version) or "-"),
         ("xen_notes", "Xen notes", _notes_cell),
         ("phys32_entry", "PVH entry (PHYS32_ENTRY)", _entry_cell),
         ("phys32_reloc", "relocation note (PHYS32_RELOC)", _reloc_cell),

@@ -159,6 +159,20 @@ def feature_names(bitmap: int) -> tuple[str, ...]:
     return tuple(xenfeat_name(b) for b in range(32) if bitmap >> b & 1)
 
 
+def guest_text(guest_os: str | None, version: str | None) -> str | None:
+    """GUEST_OS and GUEST_VERSION as people read them.  FreeBSD writes
+    __FreeBSD_version into GUEST_VERSION (sys/amd64/amd64/xen-locore.S); 15.1
+    writes it as hex ("0x16e748"), so the decimal value people know is shown
+    beside it: "0x16e748 (__FreeBSD_version 1501000)"."""
+    return " ".join(x for x in (guest_os, guest_version_text(guest_os, version)) if x) or None
+
+
+def guest_version_text(guest_os: str | None, version: str | None) -> str | None:
+    if version and guest_os == "FreeBSD" and re.fullmatch(r"0[xX][0-9a-fA-F]{1,8}", version):
+        return f"{version} (__FreeBSD_version {int(version, 16)})"
+    return version
+
+
 def note_type_name(number: int) -> str:
     t = NOTE_TYPES.get(number)
     return t.name if t else f"unknown ({number:#x})"

@@ -18,6 +18,7 @@ from noteforge.designs import (
     design_cell,
     format_text,
 )
+from noteforge.image.notes import guest_text
 from noteforge.units import human_size
 
 
@@ -76,7 +77,7 @@ def render_comparison(result: Comparison, console: Console) -> None:
 def render_explanation(result: Explanation, console: Console) -> None:
     f = result.facts
     name = Path(f.path).name
-    guest = " ".join(x for x in (f.guest_os, f.guest_version) if x) or "unknown guest"
+    guest = guest_text(f.guest_os, f.guest_version) or "unknown guest"
     console.print(Text(f"{name}: {format_text(f)}, {guest}", style="bold"))
     if f.phys32_entry is None:
         console.print("  no PHYS32_ENTRY note: not a PVH image, Xen will not boot it as PVH dom0")

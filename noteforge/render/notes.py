@@ -9,7 +9,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from noteforge.image.notes import Note, XenParams, feature_names
+from noteforge.image.notes import Note, XenParams, feature_names, guest_version_text
 from noteforge.image.open import KernelImage
 from noteforge.units import hexsize, human_size
 
@@ -188,7 +188,8 @@ def _effective(image: KernelImage) -> Table:
     if e.features:
         t.add_row("FEATURES", ", ".join(("!" if req else "") + name
                                         for name, req in e.features.items()))
-    for label, val in (("GUEST_OS", e.guest_os), ("GUEST_VERSION", e.guest_version),
+    version = guest_version_text(e.guest_os, e.guest_version)
+    for label, val in (("GUEST_OS", e.guest_os), ("GUEST_VERSION", version),
                        ("XEN_VERSION", e.xen_version), ("LOADER", e.loader),
                        ("PAE_MODE", e.pae_mode)):
         if val is not None:

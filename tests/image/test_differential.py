@@ -375,7 +375,7 @@ def campaign(tmp_path_factory) -> Campaign:
 
 @pytest.mark.parametrize("name", [
     "vmlinuz-6.12.107+deb12-cloud-amd64", "vmlinuz-6.1.0-56-cloud-amd64", "xen-shim-4.20",
-    "grub-2.06-i386-xen_pvh.elf",
+    "grub-2.06-i386-xen_pvh.elf", "freebsd-15.1-MINIMAL-amd64.kernel",
 ])
 def test_real_image_agrees_with_libelf(name, tmp_path):
     """The real images, whole (bzImages unpacked): no disagreement at all, and

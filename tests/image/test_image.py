@@ -438,8 +438,9 @@ def test_debian_generic_dom0_kernels(key, compression, pend, reloc):
 
 # --- cross-checks: readelf and Xen's readnotes --------------------------------------------------
 
+# readelf prints a zero p_align as "0" (FreeBSD's GNU_STACK).
 _PH_RE = re.compile(r"^\s+(\S+)\s+(0x[0-9a-f]+) (0x[0-9a-f]+) (0x[0-9a-f]+) (0x[0-9a-f]+) "
-                    r"(0x[0-9a-f]+) (.{3}) (0x[0-9a-f]+)$")
+                    r"(0x[0-9a-f]+) (.{3}) (0x[0-9a-f]+|0)$")
 _NOTE_RE = re.compile(r"^\s+(\S+)\s+0x([0-9a-f]{8})\t.*?(?:description data: ((?:[0-9a-f]{2} )*)"
                       r"|Build ID: ([0-9a-f]+)|$)")
 
@@ -467,7 +468,7 @@ def _agrees_with_readelf(path: Path, image) -> None:
 
 @pytest.mark.skipif(shutil.which("readelf") is None, reason="binutils readelf not installed")
 @pytest.mark.parametrize("path", [
-    KERNELS / SHIM, KERNELS / GRUB, *sorted(SAMPLES.glob("*.elf")),
+    KERNELS / SHIM, KERNELS / GRUB, KERNELS / FREEBSD, *sorted(SAMPLES.glob("*.elf")),
 ])
 def test_program_headers_and_notes_agree_with_readelf(path):
     if not path.is_file():
@@ -498,7 +499,7 @@ def _agrees_with_readnotes(xenref, path: Path, image) -> None:
 
 @pytest.mark.debian
 @pytest.mark.parametrize("path", [
-    KERNELS / SHIM, KERNELS / GRUB, *sorted(SAMPLES.glob("*.elf")),
+    KERNELS / SHIM, KERNELS / GRUB, KERNELS / FREEBSD, *sorted(SAMPLES.glob("*.elf")),
 ])
 def test_every_value_readnotes_prints_is_ours(path):
     xenref = _readnotes()

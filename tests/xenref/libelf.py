@@ -161,7 +161,7 @@ EXPECTED_LAYOUT = {
         {
             "elf_class": 0x10, "data": 0x11, "ehdr": 0x18, "sec_strtab": 0x20,
             "sym_tab": 0x28, "sym_strtab": 0x30, "dest_base": 0x38, "dest_size": 0x40,
-            "pstart": 0x48, "pend": 0x50, "bsd_symtab_pend": 0x68,
+            "pstart": 0x48, "pend": 0x50, "bsd_symtab_pstart": 0x60, "bsd_symtab_pend": 0x68,
             "caller_xdest_base": 0x70, "caller_xdest_size": 0x78, "log_callback": 0x80,
             "log_caller_data": 0x88, "verbose": 0x90, "broken": 0x98,
         },
@@ -238,6 +238,10 @@ class LibelfResult:
     e_entry: int | None = None  # (class/endianness as libelf saw them), for convenience
     pstart: int | None = None
     pend: int | None = None
+    # elf_parse_bsdsyms (libelf-loader.c): the symbol block Xen appends after
+    # pend when BSD_SYMTAB is set; both 0 when it is not.
+    bsd_symtab_pstart: int | None = None
+    bsd_symtab_pend: int | None = None
     guest_os: str | None = None  # the 16-byte fields: at most 15 characters
     guest_ver: str | None = None
     xen_ver: str | None = None
@@ -372,6 +376,8 @@ def _worker_parse(lib, libc, path: str, hvm: bool, verbose: bool) -> dict:
             e_entry=ehdr_field(24, 8 if is64 else 4),
             pstart=elf.pstart,
             pend=elf.pend,
+            bsd_symtab_pstart=elf.bsd_symtab_pstart,
+            bsd_symtab_pend=elf.bsd_symtab_pend,
         )
         for name in ("guest_os", "guest_ver", "xen_ver", "loader"):
             out[name] = _cstr(bytes(getattr(parms, name)))
