@@ -5,17 +5,21 @@ wiring and rendering: every decision is the writer's."""
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 OUTPUT_HELP = "Write the result here (atomically: the file appears complete or not at all)."
 IN_PLACE_HELP = "Rewrite IMAGE itself, atomically (refused for a bzImage: the result is an ELF)."
-DRY_RUN_HELP = "Show what would change (offsets, bytes, headers) and write nothing."
+DRY_RUN_HELP = ("Show what would change (offsets, bytes, headers) and write nothing; needs no "
+                "-o or --in-place.")
 JSON_HELP = "Print the plan and the proof as JSON (integers as numbers)."
-FORCE_HELP = ("Write even when the kernel's PVH entry is not known to be position independent "
-              "(adding PHYS32_RELOC) or when PHYS32_ENTRY itself changes.")
+FORCE_HELP = ("Write even when noteforge refuses: PHYS32_RELOC on a kernel whose PVH entry is "
+              "not known to be position independent, a Linux max above its own or min below "
+              "its link address, or a change of PHYS32_ENTRY.")
 TYPE_HELP = "Xen note type: a name (PHYS32_RELOC, guest-os, ...) or a number (19, 0x13)."
 
 Output = Annotated[str | None, typer.Option("-o", "--output", help=OUTPUT_HELP)]
@@ -38,9 +42,12 @@ def _run(image: str, change_fn, output, in_place, dry_run, force, as_json) -> No
     from noteforge.errors import UsageError
     from noteforge.write.apply import write_note_change
 
-    if (output is None) == (not in_place):
+    if output is not None and in_place:
         raise UsageError("give exactly one of -o OUTPUT or --in-place (refusing to guess where "
                          "to write)")
+    if output is None and not in_place and not dry_run:
+        raise UsageError("give exactly one of -o OUTPUT or --in-place (refusing to guess where "
+                         "to write), or --dry-run to write nothing")
     change = change_fn()
     result = write_note_change(image, change, output=output, in_place=in_place,
                                dry_run=dry_run, force=force)
@@ -60,21 +67,28 @@ def register(app: typer.Typer) -> None:
         align: Annotated[str | None, typer.Option(
             "--align", help="Word 0: required start alignment (e.g. 2M, 0x200000).")] = None,
         min_addr: Annotated[str | None, typer.Option(
-            "--min", help="Word 1: lowest load address (needs --align).")] = None,
+            "--min", help="Word 1: lowest load address.")] = None,
         max_addr: Annotated[str | None, typer.Option(
-            "--max", help="Word 2: highest address of the image's last byte (needs --min).")]
+            "--max", help="Word 2: highest address of the image's last byte.")]
         = None,
+        words: Annotated[int | None, typer.Option(
+            "--words", help="Write exactly this many words (0-3), dropping the rest: Xen then "
+            "uses its defaults (align: p_align, min 0, max 0xffffffff). Default: every word "
+            "given or kept.")] = None,
         force: Force = False,
         dry_run: DryRun = False,
         as_json: AsJson = False,
     ) -> None:
-        """Give IMAGE a PHYS32_RELOC note (Xen 4.19+: the kernel may be loaded elsewhere) with
-        0 to 3 words; Xen reads them in order, so a word is written only with all before it."""
+        """Give IMAGE a PHYS32_RELOC note (Xen 4.19+: the kernel may be loaded elsewhere).
+        Words not given keep the image's values (--align 4M changes the alignment only);
+        --words N drops trailing words. Refused without --force: a max above a Linux kernel's
+        own (KERNEL_IMAGE_SIZE - 1), a min below its link address, or a note on a kernel
+        whose PVH entry is not position independent."""
         from noteforge.write.apply import reloc_change
 
         def change():
             return reloc_change(_u32(align, "--align"), _u32(min_addr, "--min"),
-                                _u32(max_addr, "--max"))
+                                _u32(max_addr, "--max"), words=words)
 
         _run(image, change, output, in_place, dry_run, force, as_json)
 
@@ -144,27 +158,46 @@ def render(result, console=None) -> None:
     from rich.console import Console
 
     from noteforge.units import hexsize
-    from noteforge.write.apply import describe_space
+    from noteforge.write.apply import METHOD_WOULD, describe_space
 
     con = console or Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     plan = result.plan
     if result.converted:
-        con.print(f"input is a {result.input_format}: the result is written as an ELF vmlinux "
+        is_ = "would be" if result.dry_run else "is"
+        con.print(f"input is a {result.input_format}: the result {is_} written as an ELF vmlinux "
                   "(Xen, QEMU and Firecracker boot ELF; re-compressing it inside the bzImage "
                   "would break the bzImage's own decompressor)")
     for w in plan.warnings:
         err.print(f"[bold red]{w}[/bold red]" if w.startswith("WARNING") else f"note: {w}")
     ch = plan.change
+    if plan.unchanged:
+        what = (f"has no {ch.name} note that Xen reads" if ch.op == "remove"
+                else f"already has {ch.name} {ch.text.replace(' (kept)', '')}")
+        if result.dry_run or result.output is None:
+            con.print(f"nothing would change: {plan.kernel.label} {what}")
+        elif result.output == str(Path(os.path.realpath(result.input))):
+            con.print(f"nothing changed: {plan.kernel.label} {what}; {result.output} "
+                      "left untouched")
+        else:
+            copy = "the extracted ELF" if result.converted else "an identical copy of the input"
+            con.print(f"nothing changed: {plan.kernel.label} {what}; wrote "
+                      f"{result.output} anyway, {copy}")
+        return
     verb = "remove" if ch.op == "remove" else "set"
+    if result.dry_run:
+        verb = "would " + verb
     con.print(f"{verb} {ch.name} (type {ch.type}) in {plan.kernel.label}: "
               f"{plan.before_text} -> {ch.text}")
-    con.print(f"method: [bold]{plan.method}[/bold]: {plan.method_text}")
+    text = METHOD_WOULD[plan.method] if result.dry_run else plan.method_text
+    con.print(f"method: [bold]{plan.method}[/bold]: {text}")
+    would = "would be " if result.dry_run else ""
     if plan.neutralised:
-        con.print("  neutralised old copies at " +
+        con.print(f"  old copies {would}neutralised at " +
                   ", ".join(f"{o:#x}" for o in plan.neutralised))
     if plan.changed_in_place:
-        con.print("  changed in place at " + ", ".join(f"{o:#x}" for o in plan.changed_in_place))
+        con.print(f"  {would}changed in place at " +
+                  ", ".join(f"{o:#x}" for o in plan.changed_in_place))
     if plan.program_header is not None:
         con.print(f"  program header {plan.program_header}: PT_NOTE, p_align 4")
     if plan.notes_area:

@@ -38,6 +38,8 @@ from noteforge.write.plan import (  # noqa: F401 - the public API is re-exported
     METHOD_NEW_SEGMENT,
     METHOD_RETARGET,
     METHOD_TEXT,
+    METHOD_UNCHANGED,
+    METHOD_WOULD,
     KernelIdentity,
     NoteChange,
     Patch,
@@ -46,6 +48,7 @@ from noteforge.write.plan import (  # noqa: F401 - the public API is re-exported
     plan_change,
     reloc_change,
     remove_change,
+    resolve_reloc,
     value_change,
 )
 from noteforge.write.proof import Proof, ProofCheck, prove  # noqa: F401
@@ -70,6 +73,7 @@ class WriteResult:
             "input_format": self.input_format,
             "converted_to_elf": self.converted,
             "dry_run": self.dry_run,
+            "unchanged": self.plan.unchanged,
             "plan": self.plan.to_dict(),
             "proof": self.proof.to_dict() if self.proof else None,
         }
@@ -80,12 +84,19 @@ def write_note_change(image: str | os.PathLike, change: NoteChange, *,
                       dry_run: bool = False, force: bool = False) -> WriteResult:
     """Plan `change` for `image`, then (unless dry_run) write it to `output`
     or over `image` atomically, prove the result, and only then rename it
-    into place. A bzImage or compressed input is written as an ELF vmlinux."""
+    into place. A bzImage or compressed input is written as an ELF vmlinux.
+    A dry run needs no destination and writes nothing. When the image
+    already reads as asked (plan.unchanged), --in-place leaves the file
+    untouched (same inode, same mtime) and -o still writes the output, an
+    identical copy (of the extracted ELF for a bzImage), so a pipeline that
+    reads OUTPUT next finds it."""
     from noteforge.image.open import extract_vmlinux, open_image
 
     src = Path(image)
-    if (output is None) == (not in_place):
+    if output is not None and in_place:
         raise UsageError("give exactly one of -o OUTPUT or --in-place")
+    if output is None and not in_place and not dry_run:
+        raise UsageError("give exactly one of -o OUTPUT or --in-place (or --dry-run)")
     original = open_image(str(src))
     converted = original.format not in ELF_FORMATS
     if converted and in_place and not dry_run:
@@ -93,7 +104,7 @@ def write_note_change(image: str | os.PathLike, change: NoteChange, *,
             f"{src} is a {original.format}: the result is an ELF vmlinux (re-compressing it "
             "inside the bzImage would break the bzImage's own decompressor), so it cannot "
             "replace the input; use -o OUTPUT")
-    target = Path(os.path.realpath(src if in_place else output))
+    target = Path(os.path.realpath(src if (in_place or output is None) else output))
     if converted and not dry_run and target == Path(os.path.realpath(src)):
         raise UsageError(f"{src} is a {original.format}: writing the ELF result over it would "
                          "replace the bzImage; choose another output")
@@ -116,9 +127,9 @@ def write_note_change(image: str | os.PathLike, change: NoteChange, *,
             with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
                 plan = plan_change(buf, change, path=str(src), force=force,
                                    kernel_version=original.kernel_version)
-                if dry_run:
-                    return WriteResult(str(src), None, original.format, converted, plan, None,
-                                       True)
+                if dry_run or (plan.unchanged and in_place):
+                    return WriteResult(str(src), None if dry_run else str(target),
+                                       original.format, converted, plan, None, dry_run)
                 proof = _apply_and_prove(buf, fd, size, plan, target, mode, elf_image)
         finally:
             os.close(fd)
@@ -153,9 +164,10 @@ class ProofFailed(WriteError):
 
 
 def set_reloc(image, *, align: int | None = None, min_addr: int | None = None,
-              max_addr: int | None = None, **kw) -> WriteResult:
-    """Give `image` a PHYS32_RELOC note with the given words (see reloc_change)."""
-    return write_note_change(image, reloc_change(align, min_addr, max_addr), **kw)
+              max_addr: int | None = None, words: int | None = None, **kw) -> WriteResult:
+    """Give `image` a PHYS32_RELOC note with the given words; words not given
+    keep the image's values, `words` drops trailing ones (see reloc_change)."""
+    return write_note_change(image, reloc_change(align, min_addr, max_addr, words=words), **kw)
 
 
 def set_note(image, note_type: int, value: str, *, size: int | None = None,

@@ -91,6 +91,7 @@ METHOD_IN_PLACE = "in-place"
 METHOD_NEUTRALISE = "neutralise"
 METHOD_NEW_SEGMENT = "new-note-segment"
 METHOD_RETARGET = "retarget-note-segment"
+METHOD_UNCHANGED = "unchanged"
 
 METHOD_TEXT = {
     METHOD_IN_PLACE: "changed the note's desc bytes where they are",
@@ -99,6 +100,17 @@ METHOD_TEXT = {
     "header table",
     METHOD_RETARGET: "pointed the last PT_NOTE program header at a copy of its notes plus the "
     "new one",
+    METHOD_UNCHANGED: "nothing to change: the image already reads that way",
+}
+# The same, for a dry run.
+METHOD_WOULD = {
+    METHOD_IN_PLACE: "would change the note's desc bytes where they are",
+    METHOD_NEUTRALISE: "would rename the note in place so that no loader reads it",
+    METHOD_NEW_SEGMENT: "would add a PT_NOTE program header in the unused slot after the "
+    "program header table",
+    METHOD_RETARGET: "would point the last PT_NOTE program header at a copy of its notes plus "
+    "the new one",
+    METHOD_UNCHANGED: "nothing to change: the image already reads that way",
 }
 
 XEN_NAME = b"Xen\0"
@@ -124,6 +136,7 @@ class NoteChange:
     desc: bytes | None = None
     text: str = ""  # the value as people read it
     string: bool = False  # a string note: a longer old desc may be NUL-padded
+    reloc: RelocRequest | None = None  # set-reloc before the image's words are known
 
     @property
     def name(self) -> str:
@@ -134,30 +147,83 @@ class NoteChange:
                 "desc": None if self.desc is None else self.desc.hex(), "value": self.text}
 
 
+RELOC_WORDS = ("align", "min", "max")
+# What Xen 4.19+ uses for a word the note does not carry (libelf-dominfo.c
+# elf_xen_parse; align: the largest p_align, see xen/placement.resolve_align).
+RELOC_DEFAULT_TEXT = {"align": "the largest p_align", "min": "0x0", "max": "0xffffffff"}
+
+
+@dataclass(frozen=True)
+class RelocRequest:
+    """set-reloc as asked: the words given (None = keep the image's), and how
+    many words to write when that is explicit (--words)."""
+
+    align: int | None = None
+    min: int | None = None
+    max: int | None = None
+    words: int | None = None
+
+    def given(self) -> list[int | None]:
+        return [self.align, self.min, self.max]
+
+
 def reloc_change(align: int | None = None, min_addr: int | None = None,
-                 max_addr: int | None = None) -> NoteChange:
-    """PHYS32_RELOC with 0 to 3 u32 words. Xen reads the words in order
-    (align, min, max) and a word only when descsz covers it, so a word can be
-    written only if every word before it is: --min without --align is refused
-    rather than silently dropped."""
-    words = [align, min_addr, max_addr]
-    names = ["align", "min", "max"]
-    count = 0
-    for i, w in enumerate(words):
-        if w is None:
-            for later in range(i + 1, 3):
-                if words[later] is not None:
-                    raise UsageError(
-                        f"--{names[later]} needs --{names[i]}: Xen reads PHYS32_RELOC words in "
-                        "order (align, min, max), so a word can only be given with every word "
-                        "before it")
-            break
-        if not 0 <= w <= 0xFFFFFFFF:
-            raise UsageError(f"--{names[i]} {w:#x}: must fit in 32 bits")
-        count = i + 1
-    desc = struct.pack(f"<{count}I", *words[:count])
-    text = ", ".join(f"{names[i]} {words[i]:#x}" for i in range(count)) or "no words (defaults)"
-    return NoteChange("set", TYPE_PHYS32_RELOC, desc, text)
+                 max_addr: int | None = None, *, words: int | None = None) -> NoteChange:
+    """PHYS32_RELOC with up to 3 u32 words (align, min, max). A word not given
+    keeps the value the image's note has (resolved by plan_change, which sees
+    the image): `--align 4M` on Linux's {2M, 16M, 1G-1} gives {4M, 16M, 1G-1}.
+    `words` (0-3) says explicitly how many words to write, which is the only
+    way to drop trailing words (Xen then uses its defaults for them)."""
+    req = RelocRequest(align, min_addr, max_addr, words)
+    for name, w in zip(RELOC_WORDS, req.given(), strict=True):
+        if w is not None and not 0 <= w <= 0xFFFFFFFF:
+            raise UsageError(f"--{name} {w:#x}: must fit in 32 bits")
+    if words is not None:
+        if not 0 <= words <= 3:
+            raise UsageError(f"--words {words}: PHYS32_RELOC has 0 to 3 words (align, min, max)")
+        dropped = [n for i, (n, w) in enumerate(zip(RELOC_WORDS, req.given(), strict=True))
+                   if w is not None and i >= words]
+        if dropped:
+            raise UsageError(f"--{dropped[0]} is word {RELOC_WORDS.index(dropped[0])} of "
+                             f"PHYS32_RELOC, but --words {words} writes only {words}")
+    return NoteChange("set", TYPE_PHYS32_RELOC, None, "", reloc=req)
+
+
+def resolve_reloc(change: NoteChange, current) -> NoteChange:
+    """The final words of a set-reloc request on an image whose folded
+    PHYS32_RELOC (notes.Phys32Reloc, or None) is `current`: words not given
+    keep the image's value; the count is --words, else every word known.
+    Xen reads the words in order, so a word can only be written with every
+    word before it."""
+    req = change.reloc
+    if req is None:
+        return change
+    have = [None, None, None] if current is None else [current.align, current.min, current.max]
+    final = [g if g is not None else h for g, h in zip(req.given(), have, strict=True)]
+    kept = [g is None and h is not None for g, h in zip(req.given(), have, strict=True)]
+    if req.words is not None:
+        count = req.words
+        missing = [RELOC_WORDS[i] for i in range(count) if final[i] is None]
+        if missing:
+            raise UsageError(f"--words {count} needs --{missing[0]}: the image's PHYS32_RELOC "
+                             f"note has no {missing[0]} word to keep")
+    else:
+        count = max((i + 1 for i, w in enumerate(final) if w is not None), default=0)
+        for i in range(count):
+            if final[i] is None:
+                later = next(RELOC_WORDS[j] for j in range(i + 1, 3) if final[j] is not None)
+                raise UsageError(
+                    f"--{later} needs --{RELOC_WORDS[i]}: Xen reads PHYS32_RELOC words in "
+                    f"order (align, min, max) and the image's note has no {RELOC_WORDS[i]} "
+                    "word to keep")
+    parts = []
+    for i, name in enumerate(RELOC_WORDS):
+        if i < count:
+            parts.append(f"{name} {final[i]:#x}" + (" (kept)" if kept[i] else ""))
+        else:
+            parts.append(f"{name} not written (Xen uses {RELOC_DEFAULT_TEXT[name]})")
+    desc = struct.pack(f"<{count}I", *final[:count])
+    return dataclasses.replace(change, desc=desc, text=", ".join(parts), reloc=None)
 
 
 def _int(text: str, what: str) -> int:
@@ -195,7 +261,8 @@ def value_change(type_: int, value: str, *, size: int | None = None, elf_class: 
         if len(parts) > 3:
             raise UsageError("PHYS32_RELOC takes at most 3 words: align,min,max")
         words = [_int(p, f"PHYS32_RELOC word {i}") for i, p in enumerate(parts)]
-        return reloc_change(*(words + [None] * (3 - len(words))))
+        # --value gives the whole note: exactly these words, nothing kept.
+        return reloc_change(*(words + [None] * (3 - len(words))), words=len(words))
     if kind == "l1_mfn_valid":
         unit = size or (8 if elf_class == 64 else 4)
         words = [_int(p.strip(), "L1_MFN_VALID word") for p in value.split(",")]
@@ -291,6 +358,11 @@ class WritePlan:
         return METHOD_TEXT[self.method]
 
     @property
+    def unchanged(self) -> bool:
+        """The image already reads as asked: nothing to write."""
+        return self.method == METHOD_UNCHANGED
+
+    @property
     def loaded_patches(self) -> tuple[Patch, ...]:
         return tuple(p for p in self.patches if p.loaded)
 
@@ -300,6 +372,7 @@ class WritePlan:
             "change": self.change.to_dict(),
             "method": self.method,
             "method_text": self.method_text,
+            "unchanged": self.unchanged,
             "patches": [p.to_dict() for p in self.patches],
             "old_size": self.old_size,
             "new_size": self.new_size,
@@ -509,6 +582,14 @@ def _neutralise(layout: ElfLayout, n: RawNote, where: str) -> Patch:
                  "note", layout.is_loaded(start, start + len(new)))
 
 
+def _same_value(n: RawNote, change: NoteChange) -> bool:
+    """Xen reads `change`'s value from `n` already (a string up to its NUL)."""
+    desc = change.desc or b""
+    if change.string:
+        return n.desc.split(b"\0", 1)[0] + b"\0" == desc
+    return n.desc == desc
+
+
 def _fits(n: RawNote, change: NoteChange) -> bool:
     desc = change.desc or b""
     if n.descsz == len(desc):
@@ -684,12 +765,24 @@ def plan_change(buf, change: NoteChange, *, path: str = "image", force: bool = F
     visible = [n for a in read for n in a.notes if n.is_xen]
     visible_decoded = [_decode(buf, n, a.kind, a.index, layout.endian, layout.elf_class)
                        for a in read for n in a.notes if n.is_xen]
-    before = acc_summary(apply_all(visible_decoded))
+    folded = apply_all(visible_decoded)
+    before = acc_summary(folded)
+    change = resolve_reloc(change, folded.reloc)
     expected = expected_view(visible_decoded, change, layout.endian, layout.elf_class)
     kernel = identify_kernel(buf, layout, visible, kernel_version)
     name = change.name
     warnings: list[str] = []
-    _check_safety(change, visible, kernel, force, warnings, path)
+    old_values = [_value_text(n) for n in visible_decoded if n.type == change.type]
+    same = [n for n in visible if n.type == change.type]
+    if (change.op == "remove" and not same) or (
+            change.op == "set" and same and expected == before
+            and all(_same_value(n, change) for n in same)):
+        # Nothing to do: the plan writes no byte (and apply leaves an
+        # --in-place file untouched: same inode, same mtime).
+        return WritePlan(path, change, METHOD_UNCHANGED, (), layout.file_size,
+                         layout.file_size, kernel, (), expected=expected, before=before,
+                         before_text=" then ".join(old_values) or "absent")
+    _check_safety(buf, layout, change, visible, kernel, force, warnings, path, folded.reloc)
 
     # Every Xen note of this type anywhere Xen could look, each once.
     copies: dict[int, tuple[RawNote, NoteArea]] = {}
@@ -704,8 +797,6 @@ def plan_change(buf, change: NoteChange, *, path: str = "image", force: bool = F
     neutralised: tuple[int, ...] = ()
     in_place: tuple[int, ...] = ()
     if change.op == "remove":
-        if not read_offsets:
-            raise WriteError(f"{path}: has no Xen {name} note that Xen reads; nothing to remove")
         patches = [_neutralise(layout, n, _area_label(a, layout)) for n, a in copies.values()]
         method = METHOD_NEUTRALISE
         neutralised = tuple(sorted(copies))
@@ -752,7 +843,6 @@ def plan_change(buf, change: NoteChange, *, path: str = "image", force: bool = F
             f"the program header table is inside the first PT_LOAD (a FreeBSD-style layout), so "
             f"{sum(len(p.new) for p in loaded_headers)} loaded header bytes change (the fields of "
             f"program header {phdr_index}); no other loaded byte changes")
-    old_values = [_value_text(n) for n in visible_decoded if n.type == change.type]
     plan = WritePlan(path, change, method, tuple(patches), layout.file_size, new_size, kernel,
                      tuple(warnings), notes_area, phdr_index, section, neutralised, in_place,
                      expected, before, " then ".join(old_values) or "absent")
@@ -760,22 +850,97 @@ def plan_change(buf, change: NoteChange, *, path: str = "image", force: bool = F
     return plan
 
 
-def _check_safety(change: NoteChange, visible: list[RawNote], kernel: KernelIdentity,
-                  force: bool, warnings: list[str], path: str) -> None:
+# Linux's KERNEL_IMAGE_SIZE (arch/x86/include/asm/page_64_types.h): 1 GiB with
+# CONFIG_RANDOMIZE_BASE, else 512 MiB. arch/x86/platform/pvh/head.S (6.12+)
+# builds its early page tables (pvh_level2_kernel_pgt) for that much and puts
+# KERNEL_IMAGE_SIZE - 1 in its own PHYS32_RELOC max word.
+LINUX_IMAGE_SIZE_SMALL = 512 << 20
+LINUX_613_ENTRY = (
+    "from Linux 6.13 (commits 223abe96ac0d and 5c6808d1a9dd), pvh_start_xen computes its load "
+    "offset at run time as its own address minus this note's value (arch/x86/platform/pvh/"
+    "head.S: subl rva(xen_elfnote_phys32_entry)(%ebp)), so a changed value boots the kernel "
+    "with a wrong offset")
+
+
+def linux_own_reloc(layout: ElfLayout, areas: list[NoteArea]) -> tuple[int, int] | None:
+    """(min, max) of the PHYS32_RELOC note a Linux kernel was built with: the
+    one inside its loaded .notes (noteforge never writes notes into loaded
+    bytes except in place), live or neutralised ('nfx', 0x6e660013)."""
+    for a in areas:
+        for n in a.notes:
+            original = (n.is_xen and n.type == TYPE_PHYS32_RELOC) or (
+                n.owner == NEUTRAL_NAME
+                and n.type == NEUTRAL_TYPE_TAG | TYPE_PHYS32_RELOC)
+            if original and n.descsz >= 12 and layout.is_loaded(n.desc_offset,
+                                                                 n.desc_offset + 12):
+                mn, mx = struct.unpack_from(layout.endian + "II", n.desc, 4)
+                return mn, mx
+    return None
+
+
+def linux_reloc_limits(layout: ElfLayout, areas: list[NoteArea]) -> tuple[int, str, int, str]:
+    """(lowest min, why, highest max, why) a Linux kernel's PHYS32_RELOC can
+    carry without breaking it: its own note's words when it has one (head.S
+    writes LOAD_PHYSICAL_ADDR and KERNEL_IMAGE_SIZE - 1 there), else its link
+    address and KERNEL_IMAGE_SIZE - 1 of the smaller configuration (512 MiB:
+    without its note, the image does not say whether CONFIG_RANDOMIZE_BASE
+    was set)."""
+    loads = [p.paddr for p in layout.loads if p.memsz]
+    link = min(loads) if loads else 0
+    own = linux_own_reloc(layout, areas)
+    if own is not None:
+        return (own[0], f"its own note's min (LOAD_PHYSICAL_ADDR, {own[0]:#x})",
+                own[1], f"its own note's max ({own[1]:#x} = KERNEL_IMAGE_SIZE - 1: head.S's "
+                "early page tables map no more)")
+    return (link, f"its link address ({link:#x})", LINUX_IMAGE_SIZE_SMALL - 1,
+            f"KERNEL_IMAGE_SIZE - 1 ({LINUX_IMAGE_SIZE_SMALL - 1:#x}; the image has no "
+            "PHYS32_RELOC note of its own to say whether CONFIG_RANDOMIZE_BASE raised it to "
+            "1 GiB, so the smaller is assumed)")
+
+
+def _check_safety(buf, layout: ElfLayout, change: NoteChange, visible: list[RawNote],
+                  kernel: KernelIdentity, force: bool, warnings: list[str], path: str,
+                  current=None) -> None:
     """Adding PHYS32_RELOC lets Xen load the kernel elsewhere; a kernel whose
-    PVH entry uses absolute addresses then crashes. Changing or removing
-    PHYS32_ENTRY changes where (or whether) the image boots PVH at all."""
-    msg = None
+    PVH entry uses absolute addresses then crashes. A Linux kernel's max above
+    what its early page tables map, or a min below where it was linked, lets
+    Xen place it where Linux cannot run. Changing or removing PHYS32_ENTRY
+    changes where (or whether) the image boots PVH at all, and breaks Linux
+    6.13+, which reads the note's value at run time."""
+    msgs = []
     has_reloc = any(n.type == TYPE_PHYS32_RELOC for n in visible)
-    if change.type == TYPE_PHYS32_RELOC and change.op == "set" and not has_reloc \
-            and not kernel.entry_relocatable:
-        msg = (f"adding PHYS32_RELOC to {kernel.label}: {kernel.why}. With this note Xen may load "
-               "the kernel at another address, where it will crash")
+    if change.type == TYPE_PHYS32_RELOC and change.op == "set":
+        if not has_reloc and not kernel.entry_relocatable:
+            msgs.append(f"adding PHYS32_RELOC to {kernel.label}: {kernel.why}. With this note "
+                        "Xen may load the kernel at another address, where it will crash")
+        if kernel.kind == "linux":
+            desc = change.desc or b""
+            words = struct.unpack(f"<{len(desc) // 4}I", desc[: len(desc) // 4 * 4])
+            new_min = words[1] if len(words) > 1 else 0
+            new_max = words[2] if len(words) > 2 else 0xFFFFFFFF
+            lo, lo_why, hi, hi_why = linux_reloc_limits(layout, layout.note_areas(buf))
+            # A value Xen already uses is not a new risk: only a changed one is checked.
+            old_min, old_max = (None, None) if current is None else (current.xen_min,
+                                                                     current.xen_max)
+            if new_max > hi and new_max != old_max:
+                given = "" if len(words) > 2 else " (Xen's default: the note would carry no max)"
+                msgs.append(f"max {new_max:#x}{given} is above {hi_why}: Xen could place "
+                            f"{kernel.label} where Linux cannot run")
+            if new_min < lo and new_min != old_min:
+                given = "" if len(words) > 1 else " (Xen's default: the note would carry no min)"
+                msgs.append(f"min {new_min:#x}{given} is below {lo_why}: Linux is never run "
+                            "below it (its bzImage decompressor does not go lower either)")
     elif change.type == TYPE_PHYS32_ENTRY:
         msg = ("changing or removing PHYS32_ENTRY changes where or whether this image boots "
                "as a PVH guest")
-    if msg is None:
+        m = re.match(r"(\d+)\.(\d+)", kernel.version or "")
+        if kernel.kind == "linux" and (m is None or (int(m[1]), int(m[2])) >= (6, 13)):
+            known = "" if m else " (its version is not known, so it may be 6.13 or later)"
+            msg += f"; and {kernel.label}{known}: {LINUX_613_ENTRY}"
+        msgs.append(msg)
+    if not msgs:
         return
+    msg = "; ".join(msgs)
     if not force:
         raise WriteError(f"{path}: refused: {msg}; pass --force to write it anyway")
     warnings.append(f"WARNING: {msg} (written because of --force)")

@@ -22,6 +22,7 @@ from test_writer_support import (
 )
 
 from noteforge.errors import UsageError, WriteError
+from noteforge.image.notes import Phys32Reloc
 from noteforge.image.open import open_image
 from noteforge.image.synth import (
     PF_R,
@@ -56,14 +57,39 @@ def xen_notes(path: Path, type_: int):
 # --- encoding requests -------------------------------------------------------
 
 
-def test_reloc_words_are_written_only_with_all_before_them():
-    assert writer.reloc_change().desc == b""
-    assert writer.reloc_change(0x200000).desc == struct.pack("<I", 0x200000)
-    assert writer.reloc_change(0x200000, 0x1000000, 0x3FFFFFFF).desc == RELOC_612
+def resolved(change, align=None, min_=None, max_=None, present=True):
+    current = Phys32Reloc(align, min_, max_) if present else None
+    return writer.resolve_reloc(change, current)
+
+
+def test_reloc_words_not_given_keep_the_images_values():
+    linux = dict(align=0x200000, min_=0x1000000, max_=0x3FFFFFFF)
+    assert resolved(writer.reloc_change(), present=False).desc == b""
+    assert resolved(writer.reloc_change(0x200000), present=False).desc == struct.pack(
+        "<I", 0x200000)
+    assert resolved(writer.reloc_change(0x200000, 0x1000000, 0x3FFFFFFF), present=False).desc \
+        == RELOC_612
+    # --align alone on Linux's note keeps min and max, and says so.
+    c = resolved(writer.reloc_change(0x400000), **linux)
+    assert c.desc == struct.pack("<III", 0x400000, 0x1000000, 0x3FFFFFFF)
+    assert c.text == "align 0x400000, min 0x1000000 (kept), max 0x3fffffff (kept)"
+    assert resolved(writer.reloc_change(None, None, 0x1FFFFFFF), **linux).desc == struct.pack(
+        "<III", 0x200000, 0x1000000, 0x1FFFFFFF)
+    # Dropping words is explicit.
+    c = resolved(writer.reloc_change(0x400000, words=1), **linux)
+    assert c.desc == struct.pack("<I", 0x400000)
+    assert c.text == ("align 0x400000, min not written (Xen uses 0x0), max not written (Xen "
+                      "uses 0xffffffff)")
+    assert resolved(writer.reloc_change(words=0), **linux).desc == b""
+    # Nothing to keep: a word still needs every word before it.
     with pytest.raises(UsageError, match="--min needs --align"):
-        writer.reloc_change(None, 0x1000000)
+        resolved(writer.reloc_change(None, 0x1000000), present=False)
     with pytest.raises(UsageError, match="--max needs --min"):
-        writer.reloc_change(0x200000, None, 0x3FFFFFFF)
+        resolved(writer.reloc_change(0x200000, None, 0x3FFFFFFF), present=False)
+    with pytest.raises(UsageError, match="--words 2 needs --min"):
+        resolved(writer.reloc_change(0x200000, words=2), present=False)
+    with pytest.raises(UsageError, match="--max is word 2 of PHYS32_RELOC, but --words 1"):
+        writer.reloc_change(0x200000, None, 0x3FFFFFFF, words=1)
     with pytest.raises(UsageError, match="32 bits"):
         writer.reloc_change(1 << 32)
 
@@ -78,8 +104,9 @@ def test_values_are_encoded_as_xen_reads_them():
     assert writer.value_change(1, "16M", elf_class=32).desc == (16 << 20).to_bytes(4, "little")
     assert writer.value_change(17, "0x8801").desc == bytes.fromhex("01880000")
     assert writer.value_change(14, "1", size=8).desc == (1).to_bytes(8, "little")
-    assert writer.value_change(19, "0x200000,0x1000000").desc == struct.pack("<II", 0x200000,
-                                                                            0x1000000)
+    # --value gives the whole PHYS32_RELOC note: exactly those words.
+    assert resolved(writer.value_change(19, "0x200000,0x1000000"), 0x200000, 0x1000000,
+                    0x3FFFFFFF).desc == struct.pack("<II", 0x200000, 0x1000000)
     assert writer.value_change(13, "1,1", size=4).desc == struct.pack("<II", 1, 1)
     with pytest.raises(UsageError, match="does not fit in 4 bytes"):
         writer.value_change(3, "0x100000000", size=4)
@@ -144,14 +171,14 @@ def test_same_size_reloc_is_changed_in_place(tmp_path):
     data = linux_612_like()
     src = write(tmp_path / "vmlinux", data)
     out = tmp_path / "out"
-    r = writer.set_reloc(src, align=0x400000, min_addr=0x1000000, max_addr=0x7FFFFFFF,
+    r = writer.set_reloc(src, align=0x400000, min_addr=0x1000000, max_addr=0x1FFFFFFF,
                          output=out)
     assert r.plan.method == writer.METHOD_IN_PLACE
     (reloc,) = xen_notes(src, 19)
     new = out.read_bytes()
     assert differing(data, new) == [reloc.origin.desc_offset + 2, reloc.origin.desc_offset + 11]
     assert xen_notes(out, 19)[0].value == {"align": 0x400000, "min": 0x1000000,
-                                           "max": 0x7FFFFFFF}
+                                           "max": 0x1FFFFFFF}
     assert len(open_image(out).segments) == 3
     # A note inside a PT_LOAD: those are the only loaded bytes allowed to change.
     assert [p.region for p in r.plan.loaded_patches] == ["note"]
@@ -161,7 +188,7 @@ def test_fewer_words_neutralise_the_old_note_so_its_words_do_not_stick(tmp_path)
     src = write(tmp_path / "vmlinux", linux_612_like())
     out = tmp_path / "out"
     (old,) = xen_notes(src, 19)
-    r = writer.set_reloc(src, align=0x400000, output=out)
+    r = writer.set_reloc(src, align=0x400000, words=1, output=out, force=True)
     assert r.plan.method == writer.METHOD_NEW_SEGMENT
     assert r.plan.neutralised == (old.origin.offset,)
     raw = out.read_bytes()
@@ -193,11 +220,11 @@ def test_remove_renames_the_note_in_place(tmp_path):
     assert next(n for n in img.other_notes if n.owner == "nfx").type == 0x6E660013
 
 
-def test_remove_of_an_absent_note_is_refused(tmp_path):
+def test_remove_of_an_absent_note_changes_nothing(tmp_path):
     src = write(tmp_path / "vmlinux", linux_like())
-    with pytest.raises(WriteError, match="no Xen PHYS32_RELOC note that Xen reads"):
-        writer.remove_note(src, 19, output=tmp_path / "out")
-    assert not (tmp_path / "out").exists()
+    r = writer.remove_note(src, 19, output=tmp_path / "out")
+    assert r.plan.unchanged and r.plan.patches == ()
+    assert (tmp_path / "out").read_bytes() == src.read_bytes()
 
 
 def test_duplicates_are_all_handled(tmp_path):
@@ -224,12 +251,12 @@ def test_same_size_duplicates_change_together(tmp_path):
     notes = linux_notes(reloc=RELOC_612) + xen_note(19, struct.pack("<III", 1 << 22, 0, 1 << 30))
     src = write(tmp_path / "vmlinux", linux_like("6.12.1-nf", notes_bytes=notes))
     out = tmp_path / "out"
-    r = writer.set_reloc(src, align=0x200000, min_addr=0x1000000, max_addr=0x7FFFFFFF,
+    r = writer.set_reloc(src, align=0x200000, min_addr=0x1000000, max_addr=0x1FFFFFFF,
                          output=out)
     assert r.plan.method == writer.METHOD_IN_PLACE
     assert len(r.plan.changed_in_place) == 2
     assert {n.desc for n in xen_notes(out, 19)} == {struct.pack("<III", 0x200000, 0x1000000,
-                                                                0x7FFFFFFF)}
+                                                                0x1FFFFFFF)}
 
 
 def test_repeated_runs_keep_proving(tmp_path):
@@ -272,10 +299,10 @@ def test_changing_phys32_entry_needs_force(tmp_path):
 
 def test_dry_run_writes_nothing_and_plans_what_is_written(tmp_path):
     src = write(tmp_path / "vmlinux", linux_612_like())
-    dry = writer.set_reloc(src, align=0x400000, output=tmp_path / "out", dry_run=True)
+    dry = writer.set_reloc(src, align=0x400000, words=1, dry_run=True, force=True)
     assert dry.dry_run and dry.output is None and dry.proof is None
     assert not (tmp_path / "out").exists()
-    real = writer.set_reloc(src, align=0x400000, output=tmp_path / "out")
+    real = writer.set_reloc(src, align=0x400000, words=1, output=tmp_path / "out", force=True)
     assert real.plan.patches == dry.plan.patches
     assert [p.region for p in dry.plan.patches] == ["header", "header", "header", "free", "free",
                                                     "note"]
@@ -329,7 +356,8 @@ def test_notes_only_in_a_section_are_copied_into_the_new_segment(tmp_path):
     before = open_image(src).effective
     assert before.xen_notes_where == "section"
     out = tmp_path / "out"
-    r = writer.set_reloc(src, align=0x200000, output=out)
+    r = writer.set_reloc(src, align=0x200000, min_addr=0x1000000, max_addr=0x1FFFFFFF,
+                         output=out)
     assert r.plan.method == writer.METHOD_NEW_SEGMENT and r.proof.ok
     after = open_image(out).effective
     assert after.xen_notes_where == "segment"
@@ -519,7 +547,8 @@ def test_elf_without_section_headers_gets_a_table(tmp_path):
     )
     src = write(tmp_path / "k", build_elf(spec))
     assert open_image(src).sections == ()
-    r = writer.set_reloc(src, align=0x200000, output=tmp_path / "out")
+    r = writer.set_reloc(src, align=0x200000, min_addr=0x1000000, max_addr=0x1FFFFFFF,
+                         output=tmp_path / "out")
     assert r.proof.ok and r.plan.method == writer.METHOD_NEW_SEGMENT
     names = [s.name for s in open_image(tmp_path / "out").sections]
     assert names == ["", ".note.noteforge", ".shstrtab"]
@@ -542,9 +571,12 @@ def test_every_bundled_sample_can_be_given_and_lose_a_reloc_note(tmp_path, sampl
 
 def test_reloc_without_words_means_relocatable_with_xen_defaults(tmp_path):
     src = write(tmp_path / "vmlinux", linux_612_like())
-    r = writer.set_reloc(src, output=tmp_path / "out")
+    # Nothing given keeps every word: nothing to do.
+    assert writer.set_reloc(src, dry_run=True).plan.unchanged
+    r = writer.set_reloc(src, words=0, output=tmp_path / "out", force=True)
     assert r.plan.method == writer.METHOD_NEW_SEGMENT
-    assert r.plan.change.text == "no words (defaults)"
+    assert r.plan.change.text == ("align not written (Xen uses the largest p_align), min not "
+                                  "written (Xen uses 0x0), max not written (Xen uses 0xffffffff)")
     eff = open_image(tmp_path / "out").effective
     assert eff.relocatable
     assert eff.phys32_reloc.to_dict() == {"align": None, "min": None, "max": None}

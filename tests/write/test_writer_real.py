@@ -131,6 +131,8 @@ def test_linux_61_set_change_remove(real, tmp_path):
     r = step(real["6.1"], a, writer.reloc_change(0x200000, 0x1000000, 0x3FFFFFFF), force=True,
              method=writer.METHOD_NEW_SEGMENT, reloc=words(0x200000, 0x1000000, 0x3FFFFFFF))
     assert r.plan.kernel.label.startswith("Linux 6.1.0-56-cloud-amd64")
+    # No note of its own: KERNEL_IMAGE_SIZE - 1 of the smaller configuration is the limit.
+    assert "max 0x3fffffff is above KERNEL_IMAGE_SIZE - 1 (0x1fffffff" in r.plan.warnings[0]
     assert a.stat().st_size == real["6.1"].stat().st_size  # all in the 2 MiB gap
     step(a, b, writer.reloc_change(0x400000, 0x1000000, 0x3FFFFFFF),
          method=writer.METHOD_IN_PLACE, reloc=words(0x400000, 0x1000000, 0x3FFFFFFF))
@@ -142,8 +144,8 @@ def test_linux_612_change_resize_remove(real, tmp_path):
     a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     step(real["6.12"], a, writer.reloc_change(0x400000, 0x1000000, 0x3FFFFFFF),
          method=writer.METHOD_IN_PLACE, reloc=words(0x400000, 0x1000000, 0x3FFFFFFF))
-    r = step(real["6.12"], b, writer.reloc_change(0x400000), method=writer.METHOD_NEW_SEGMENT,
-             reloc=words(0x400000))
+    r = step(real["6.12"], b, writer.reloc_change(0x400000, words=1), force=True,
+             method=writer.METHOD_NEW_SEGMENT, reloc=words(0x400000))
     assert open_image(b).effective.phys32_reloc.to_dict() == {"align": 0x400000, "min": None,
                                                              "max": None}
     assert len(r.plan.neutralised) == 1
