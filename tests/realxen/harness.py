@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -293,6 +294,8 @@ def kernel_file(key: str, workdir: Path) -> Path:
                 align=words[0],
                 min_addr=words[1],
                 max_addr=words[2],
+                # '-' leaves the word out of the note (not "keep the image's word").
+                words=sum(1 for _ in itertools.takewhile(lambda w: w is not None, words)),
                 output=out,
                 # The writer refuses a RELOC note on Linux < 6.12 (its PVH entry is not
                 # position independent, so dom0 would crash after a move); here only
