@@ -17,7 +17,8 @@ def register(app: typer.Typer) -> None:
     @app.command("extract")
     def extract(
         image: Annotated[str, typer.Argument(help="bzImage (or vmlinux.gz, xen.gz, ...).")],
-        output: Annotated[str, typer.Option("-o", "--output", help="Where to write the ELF.")],
+        output: Annotated[str, typer.Option("-o", "--output", help="Where to write the ELF: a "
+                                            "file, or a directory (DIR/vmlinux-<version>).")],
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
         max_decompressed: Annotated[
             str | None, typer.Option("--max-decompressed", help=MAX_DECOMPRESSED_HELP)
@@ -25,13 +26,18 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Decompress the kernel ELF out of IMAGE into OUTPUT, atomically (a temporary file in
         the same directory, fsync, rename). Like Linux's scripts/extract-vmlinux, but it reads
-        the bzImage header instead of scanning for magic bytes."""
+        the bzImage header instead of scanning for magic bytes; an input that is already an
+        ELF is copied as it is, with a note."""
         from noteforge.image.open import extract_vmlinux
 
         result = extract_vmlinux(image, output, max_decompressed=_limit(max_decompressed))
         if as_json:
             json.dump(result.to_dict(), sys.stdout, indent=2)
             sys.stdout.write("\n")
+            return
+        if result.copied:
+            print(f"{result.output}: ELF{result.elf_class}, {result.size:,} bytes (note: "
+                  f"{result.source} is already an uncompressed ELF: copied as it is)")
             return
         how = f"{result.compression} payload" if result.compression else "uncompressed payload"
         print(f"{result.output}: ELF{result.elf_class}, {result.size:,} bytes "

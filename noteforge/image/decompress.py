@@ -175,7 +175,7 @@ def stream(
 def _cap_reason(expected: int | None, limit: int) -> str:
     if expected is not None and expected <= limit:
         return "the size the payload declares"
-    return "the hard ceiling; raise it with max_decompressed"
+    return "the hard ceiling; raise it with --max-decompressed"
 
 
 # --- stream decoders (Python's own codecs) -------------------------------

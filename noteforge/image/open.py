@@ -17,7 +17,9 @@ Reading is proportionate to what the notes need, not to the file size:
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
+import re
 import stat
 import struct
 import tempfile
@@ -287,6 +289,8 @@ class ExtractResult:
     size: int
     elf_class: int
     machine: int
+    copied: bool = False  # the input was already an ELF: copied as it is
+    version: str | None = None  # the kernel's version string (bzImage header or banner)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -373,7 +377,7 @@ def _check_declared(path: str, where: int, declared: int, ceiling: int) -> None:
     if declared > ceiling:
         raise DecompressError(
             f"{at(path, where)}: the payload declares {declared} decompressed bytes, more than "
-            f"the limit of {ceiling} (raise it with max_decompressed if this is genuine)"
+            f"the limit of {ceiling} (raise it with --max-decompressed if this is genuine)"
         )
     if declared < 52:
         raise DecompressError(
@@ -658,6 +662,22 @@ def _note_warnings(walk: NoteWalk, params: XenParams, load: LoadRange | None) ->
 # --- extract -------------------------------------------------------------------
 
 
+_BANNER = re.compile(rb"Linux version (\d+\.\d+[^\s\0]*)")
+
+
+def _banner_version(fd: int) -> str | None:
+    """The version in Linux's `Linux version X (...)` banner (in .rodata)."""
+    if os.fstat(fd).st_size == 0:
+        return None
+    with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as m:
+        pos = m.find(b"Linux version ")
+        while pos >= 0:
+            if found := _BANNER.match(m[pos : pos + 128]):
+                return found.group(1).decode("latin-1")
+            pos = m.find(b"Linux version ", pos + 1)
+    return None
+
+
 def extract_vmlinux(
     path: str | os.PathLike,
     out_path: str | os.PathLike,
@@ -666,18 +686,30 @@ def extract_vmlinux(
 ) -> ExtractResult:
     """Write the ELF inside a bzImage (or a compressed ELF) to out_path,
     located by the setup header and the payload's magic, as Xen does, not by
-    scanning for magic bytes as Linux's scripts/extract-vmlinux does. The
-    write is atomic: a temporary file in the target directory, fsync, rename;
-    on any error nothing is left behind and an existing out_path is untouched."""
+    scanning for magic bytes as Linux's scripts/extract-vmlinux does. An
+    input that is already an ELF is copied as it is (as scripts/extract-vmlinux
+    does; pipelines rely on it; result.copied says so). When out_path is a
+    directory (or ends in '/'), the file is named like `cp` would not:
+    DIR/vmlinux-<version>, the version from the bzImage header or the
+    kernel's banner. The write is atomic: a temporary file in the target
+    directory, fsync, rename; on any error nothing is left behind and an
+    existing output is untouched."""
     path = os.fspath(path)
     out_path = os.fspath(out_path)
+    into_dir = out_path.endswith(os.sep) or os.path.isdir(out_path)
+    if into_dir and not os.path.isdir(out_path):
+        raise UsageError(f"{out_path}: no such directory")
     ceiling = decompress.DEFAULT_CEILING if max_decompressed is None else max_decompressed
     loc = _locate(path, ceiling)
-    if loc.format in ("elf32", "elf64"):
-        raise ImageError(f"{path}: already an uncompressed ELF; there is nothing to extract")
-    if os.path.exists(out_path) and os.path.samefile(path, out_path):
+    copied = loc.format in ("elf32", "elf64")
+    if not into_dir and os.path.exists(out_path) and os.path.samefile(path, out_path):
         raise UsageError(f"{out_path}: the output would overwrite the input")
-    target_dir = os.path.dirname(os.path.abspath(out_path))
+    if into_dir:
+        target_dir = os.path.abspath(out_path)
+    else:
+        target_dir = os.path.dirname(os.path.abspath(out_path))
+        if not os.path.isdir(target_dir):
+            raise UsageError(f"{out_path}: no such directory {target_dir}")
     if loc.compression is None:
         chunks = _copy_window(loc.window)
     else:
@@ -705,6 +737,17 @@ def extract_vmlinux(
             os.fsync(out.fileno())
         if len(head) < 20:
             raise ImageError(f"{loc.name}: the payload decompresses to only {size} bytes")
+        version = (loc.setup.kernel_version or "").split(" ", 1)[0] if loc.setup else ""
+        if into_dir:
+            if not version:
+                with open(tmp, "rb") as f:
+                    version = _banner_version(f.fileno()) or ""
+            if not version or "/" in version:
+                raise UsageError(f"{path}: no kernel version string to name the output in "
+                                 f"{out_path} (vmlinux-<version>); give a file name with -o")
+            out_path = os.path.join(out_path, f"vmlinux-{version}")
+            if os.path.exists(out_path) and os.path.samefile(path, out_path):
+                raise UsageError(f"{out_path}: the output would overwrite the input")
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
@@ -732,6 +775,8 @@ def extract_vmlinux(
         size=size,
         elf_class=64 if head[4] == 2 else 32,
         machine=struct.unpack_from(e + "H", head, 18)[0],
+        copied=copied,
+        version=version or None,
     )
 
 

@@ -154,3 +154,39 @@ def test_phys32_entry_on_linux_613_names_the_run_time_reason(tmp_path, capsys):
     rc, stdout, _ = run(capsys, "set-note", src, "-o", tmp_path / "same", "--type",
                         "PHYS32_ENTRY", "--value", "0x1000a30")
     assert rc == 0 and stdout.startswith("nothing changed: ")
+
+
+# --- extract -------------------------------------------------------------------------
+
+
+def test_extract_into_a_directory_names_the_file_by_version(tmp_path, capsys):
+    if not LINUX_612.is_file():
+        pytest.skip("../shared/kernels not present")
+    d = tmp_path / "boot"
+    d.mkdir()
+    rc, stdout, _ = run(capsys, "extract", LINUX_612, "-o", d)
+    out = d / "vmlinux-6.12.107+deb12-cloud-amd64"
+    assert rc == 0 and stdout.startswith(f"{out}: ELF64, 57,573,800 bytes (from the zstd payload")
+    assert sorted(p.name for p in d.iterdir()) == [out.name]
+    # A plain ELF is copied through with a note; its name comes from its banner.
+    other = tmp_path / "other"
+    other.mkdir()
+    rc, stdout, _ = run(capsys, "extract", out, "-o", f"{other}/")
+    assert rc == 0 and stdout == (
+        f"{other / out.name}: ELF64, 57,573,800 bytes (note: {out} is already an uncompressed "
+        "ELF: copied as it is)\n")
+    assert sha256(other / out.name) == sha256(out)
+
+
+def test_extract_to_a_missing_directory_is_one_line(tmp_path, capsys):
+    if not LINUX_612.is_file():
+        pytest.skip("../shared/kernels not present")
+    rc, stdout, err = run(capsys, "extract", LINUX_612, "-o", f"{tmp_path}/nodir/")
+    assert (rc, stdout, err) == (2, "", f"noteforge: error: {tmp_path}/nodir/: no such directory")
+    rc, _, err = run(capsys, "extract", LINUX_612, "-o", tmp_path / "nodir" / "vmlinux")
+    assert (rc, err) == (2, f"noteforge: error: {tmp_path}/nodir/vmlinux: no such directory "
+                            f"{tmp_path}/nodir")
+    rc, _, err = run(capsys, "extract", LINUX_612, "-o", tmp_path / "v", "--max-decompressed",
+                     "1M")
+    assert rc == 2 and err.endswith("(raise it with --max-decompressed if this is genuine)")
+    assert list(tmp_path.iterdir()) == []

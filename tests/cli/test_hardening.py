@@ -359,7 +359,7 @@ def test_payload_declares_more_than_the_cap(tmp_path, capsys):
     assert refused(capsys, p) == (
         f"noteforge: error: {p} at offset {where:#x}: the payload declares 4294967295 "
         "decompressed bytes, more than the limit of 1073741824 (raise it with "
-        "max_decompressed if this is genuine)")
+        "--max-decompressed if this is genuine)")
 
 
 def bomb_elf(size: int) -> bytes:
@@ -393,7 +393,7 @@ def test_max_decompressed_option_caps_a_compressed_elf(tmp_path, capsys):
     assert refused(capsys, p, "--max-decompressed", "1M") == (
         f"noteforge: error: {p} at offset {p.stat().st_size - 4:#x}: the payload declares "
         "268435584 decompressed bytes, more than the limit of 1048576 (raise it with "
-        "max_decompressed if this is genuine)")
+        "--max-decompressed if this is genuine)")
 
 
 def test_corrupt_gzip_payload(tmp_path, capsys):
@@ -480,7 +480,7 @@ def test_writer_needs_an_output_or_in_place(tmp_path, capsys):
     before = p.read_bytes()
     assert refused(capsys, p, "--align", "2M", command="set-reloc") == (
         "noteforge: error: give exactly one of -o OUTPUT or --in-place (refusing to guess where "
-        "to write)")
+        "to write), or --dry-run to write nothing")
     assert p.read_bytes() == before
 
 
@@ -497,9 +497,10 @@ def test_writer_leaves_the_input_alone(tmp_path, capsys):
 def test_refused_write_leaves_no_file(tmp_path, capsys):
     p = write(tmp_path, "vmlinux", elf())
     out = tmp_path / "out"
-    msg = refused(capsys, p, "-o", str(out), "--type", "PHYS32_RELOC", command="remove-note")
-    assert msg == (f"noteforge: error: {p}: has no Xen PHYS32_RELOC note that Xen reads; "
-                   "nothing to remove")
+    msg = refused(capsys, p, "-o", str(out), "--type", "PHYS32_ENTRY", command="remove-note")
+    assert msg == (f"noteforge: error: {p}: refused: changing or removing PHYS32_ENTRY changes "
+                   "where or whether this image boots as a PVH guest; pass --force to write it "
+                   "anyway")
     assert sorted(x.name for x in tmp_path.iterdir()) == ["vmlinux"]
 
 

@@ -203,7 +203,7 @@ def test_max_decompressed_caps_a_compressed_elf_of_unknown_size(tmp_path, elf_by
         open_image(path, max_decompressed=1 << 20)
     assert str(err.value) == (
         f"{path} [decompressed]: xz payload decompresses to more than 1048576 bytes (the cap: the "
-        "hard ceiling; raise it with max_decompressed); refusing a likely decompression bomb")
+        "hard ceiling; raise it with --max-decompressed); refusing a likely decompression bomb")
 
 
 # --- malformed input: one-line errors ----------------------------------------------------------
@@ -253,7 +253,7 @@ def test_payload_declaring_more_than_the_limit(tmp_path, elf_bytes):
         open_image(path, max_decompressed=1 << 20)
     assert str(err.value) == (
         f"{path} at offset {end - 4:#x}: the payload declares {len(elf_bytes)} decompressed bytes, "
-        "more than the limit of 1048576 (raise it with max_decompressed if this is genuine)")
+        "more than the limit of 1048576 (raise it with --max-decompressed if this is genuine)")
 
 
 def test_decompression_bomb_behind_a_small_trailer(tmp_path):
@@ -345,19 +345,22 @@ def test_extract_from_a_compressed_elf(tmp_path, elf_bytes):
     assert (tmp_path / "out").read_bytes() == elf_bytes and result.format == "elf.gz"
 
 
-def test_extract_refusals(tmp_path):
+def test_extract_copies_an_elf_and_refuses_to_overwrite(tmp_path):
+    # An ELF input is copied as it is (like scripts/extract-vmlinux), and said so.
     elf = write(tmp_path, "k.elf", synth.pvh_elf(NOTES))
-    with pytest.raises(ImageError) as err:
-        extract_vmlinux(elf, tmp_path / "x")
-    assert str(err.value) == f"{elf}: already an uncompressed ELF; there is nothing to extract"
+    result = extract_vmlinux(elf, tmp_path / "x")
+    assert result.copied and (tmp_path / "x").read_bytes() == elf.read_bytes()
+    with pytest.raises(UsageError) as err:
+        extract_vmlinux(elf, elf)
+    assert str(err.value) == f"{elf}: the output would overwrite the input"
     bz = write(tmp_path, "bz", synth.build_bzimage(synth.compress(synth.pvh_elf(NOTES), "gzip")))
     with pytest.raises(UsageError) as err:
         extract_vmlinux(bz, bz)
     assert str(err.value) == f"{bz}: the output would overwrite the input"
-    with pytest.raises(ImageError) as err:
+    with pytest.raises(UsageError) as err:
         extract_vmlinux(bz, tmp_path / "nodir" / "vmlinux")
-    assert str(err.value) == (f"{tmp_path / 'nodir' / 'vmlinux'}: cannot write there (No such "
-                              "file or directory)")
+    assert str(err.value) == (f"{tmp_path / 'nodir' / 'vmlinux'}: no such directory "
+                              f"{tmp_path / 'nodir'}")
 
 
 def test_failed_extract_leaves_the_old_output_and_no_temporary_file(tmp_path, elf_bytes):
