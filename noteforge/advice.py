@@ -24,7 +24,8 @@ from noteforge.xen.abi import (
 )
 from noteforge.xen.abi import page_down as _page_down
 from noteforge.xen.abi import page_up as _page_up
-from noteforge.xen.placement import KernelParams, Placement, place, resolve_align
+from noteforge.xen.placement import KernelParams, Placement, place, resolve_align, rules_for
+from noteforge.xen.releases import NEWEST, Release
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def suggest(
     cmdline: str | None = "",
     initrd_size: int | None = None,
     initrd_cmdline: str | None = "",
+    release: Release | str | None = None,
     alternative_maps: Sequence[tuple[str, Sequence[E820Entry]]] = (),
 ) -> tuple[Suggestion, ...]:
     """Changes that make a failing placement load, each proven by place().
@@ -67,7 +69,8 @@ def suggest(
     the maps for smaller dom0_mem values; those that load are returned.
     A placement that already loads gets no suggestion."""
     opts = {"align_override": align_override, "cmdline": cmdline, "initrd_size": initrd_size,
-            "initrd_cmdline": initrd_cmdline}
+            "initrd_cmdline": initrd_cmdline, "release": release}
+    relocates = rules_for(policy, release).relocates
 
     def run(k: KernelParams = kernel, pol: str = policy, m=dom0_e820, **over) -> Placement:
         return place(k, m, pol, **{**opts, **over})
@@ -78,7 +81,7 @@ def suggest(
     out: list[Suggestion] = []
 
     if current.reason == "not-relocatable":
-        out.extend(_relocation_notes(kernel, policy, run))
+        out.extend(_relocation_notes(kernel, policy, relocates, run))
     elif current.reason == "no-load-address":
         out.extend(_search_changes(kernel, dom0_e820, policy, current, run, align_override))
     elif current.reason == "no-metadata-space":
@@ -91,7 +94,8 @@ def suggest(
     return tuple(out)
 
 
-def _relocation_notes(kernel: KernelParams, policy: str, run) -> list[Suggestion]:
+def _relocation_notes(kernel: KernelParams, policy: str, relocates: bool,
+                      run) -> list[Suggestion]:
     out: list[Suggestion] = []
     if policy == "seed-v1":
         k = replace(kernel, supported_features=kernel.supported_features
@@ -103,8 +107,9 @@ def _relocation_notes(kernel: KernelParams, policy: str, run) -> list[Suggestion
                 f"setting XENFEAT bit {XENFEAT_PVH_RELOCATABLE_V1} (v1 pvh_relocatable) would "
                 f"move it to {_where(p)}", p))
         return out
-    if policy == "xen-4.18" and kernel.relocatable:
-        p = run(pol="xen")
+    newest = {"pol": "xen", "release": NEWEST}
+    if not relocates and kernel.relocatable:
+        p = run(**newest)
         if p.loads:
             out.append(Suggestion(
                 "policy", "xen",
@@ -124,13 +129,14 @@ def _relocation_notes(kernel: KernelParams, policy: str, run) -> list[Suggestion
          f"a PHYS32_RELOC note {{align {align:#x}, min {kernel.dest_base:#x} (the link "
          "address), max 0xfffffffe}"),
     ]
-    results = [(k, what, run(k, pol="xen")) for k, what in candidates]
+    results = [(k, what, run(k, **(newest if not relocates else {"pol": "xen"})))
+               for k, what in candidates]
     loading = [r for r in results if r[2].loads]
     # The same spot from both: keep only the stricter note (it also avoids the
     # max + 1 wrap and never goes below the link address).
     if len(loading) == 2 and loading[0][2].base == loading[1][2].base:
         loading = loading[1:]
-    prefix = "with Xen 4.19+, " if policy == "xen-4.18" else ""
+    prefix = "with Xen 4.19+, " if not relocates else ""
     for k, what, p in loading:
         out.append(Suggestion(
             "note", f"{k.reloc_align:#x},{k.reloc_min:#x},{k.reloc_max:#x}",
@@ -143,7 +149,7 @@ def _search_changes(kernel: KernelParams, dom0_e820: Sequence[E820Entry], policy
                     current: Placement, run, align_override: int | None) -> list[Suggestion]:
     out: list[Suggestion] = []
     if policy != "xen":
-        return out
+        return out  # the searches of seed-v1 take no PHYS32_RELOC words
     # A lower min: the search stopped on a candidate below min, or found nothing
     # above it; the highest aligned spot ignoring min is what min must allow.
     if kernel.reloc_min > 0:

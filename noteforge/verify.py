@@ -26,7 +26,18 @@ from noteforge.xen.dom0_mem import (
     nr_pages_from_dom0_log_map,
 )
 from noteforge.xen.e820 import clean_map
-from noteforge.xen.placement import KernelParams, Placement, place
+from noteforge.xen.placement import KernelParams, Placement, Step, place, rules_for
+from noteforge.xen.releases import (
+    BY_ID,
+    ReleaseChoice,
+    Rules,
+    choose_release,
+    releases_with,
+    span_text,
+)
+from noteforge.xen.releases import (
+    XENFEAT_DOM0 as XENFEAT_DOM0_CHECK,
+)
 
 ALIGN_SOURCES = ("note", "p_align", "p_offset", "bzimage")
 
@@ -103,6 +114,8 @@ class Verdict:
     message: str | None  # Xen's own words for a failure outside placement
     suggestions: tuple[Suggestion, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+    release: ReleaseChoice | None = None  # the Xen release modelled, and where from
+    steps: tuple[Step, ...] = ()  # release-dependent steps: what was applied, why
 
     @property
     def blocking(self) -> E820Entry | None:
@@ -117,6 +130,10 @@ class Verdict:
             "reason": self.reason,
             "message": self.message,
             "policy": self.policy,
+            "xen_release": p["xen_release"],
+            "xen_release_source": self.release.source if self.release else "default",
+            "xen_release_notes": list(self.release.notes) if self.release else [],
+            "release_steps": [s.to_dict() for s in self.steps],
             "dom0_capable": self.dom0_capable,
             "kernel": p["kernel"],
             "blocking": p["blocking"],
@@ -144,11 +161,16 @@ def verify(
     align_from: str | None = None,
     cmdline: str = "",
     initrd_size: int | None = None,
-    xen_version: str | None = None,
+    initrd_cmdline: str | None = "",
+    xen_version: str | ReleaseChoice | None = None,
     estimate: XenEstimate | None = None,
     advise: bool = True,
 ) -> Verdict:
     """Would `image` load as a PVH dom0 on `host`, and where.
+
+    xen_version: the Xen release to model (any spelling parse_release reads, or
+    a ReleaseChoice); None: the release in the map's Xen banner when the map is
+    a Xen log, else the newest release noteforge knows.
 
     dom0_mem: Xen's syntax ("512M", "max:2G", "-1G,max:4G"...), "all" for all
     RAM, or None for what the map's own Xen log says (its Dom0 memory map with
@@ -157,6 +179,10 @@ def verify(
     # A map Xen printed is already clean; clean_map knows from the HostMap.
     cleaned = clean_map(host)
     warnings: list[str] = []
+    choice = (xen_version if isinstance(xen_version, ReleaseChoice)
+              else choose_release(xen_version, host.xen_version))
+    warnings.extend(choice.warnings)
+    rules = rules_for(policy, choice.release if policy == "xen" else None)
     # Unless the user says otherwise, the dom0 map Xen printed in the same log
     # gives dom0's exact page count.
     from_log = dom0_mem is None and host.dom0_log_map is not None
@@ -195,18 +221,20 @@ def verify(
         override = alignment_from(image, align_from)
         if override is None:
             raise UsageError(f"--align-from {align_from}: {image.path} has no such value")
-    opts = {"align_override": override, "cmdline": cmdline, "initrd_size": initrd_size}
+    opts = {"align_override": override, "cmdline": cmdline, "initrd_size": initrd_size,
+            "initrd_cmdline": initrd_cmdline,
+            "release": choice.release if policy == "xen" else None}
     placement = place(params, d0.entries, policy, **opts)
 
     if image.effective.broken:
         warnings.append(f"Xen's note parse fails: {image.effective.broken}")
     dom0_capable = image.effective.dom0_capable is not False
-    if xen_version is None and host.xen_version:
-        xen_version = xen_version_from_banner(host.xen_version)
-    refused, not_dom0 = dom0_check(dom0_capable, xen_version)
+    refused, not_dom0, dom0_step = dom0_check(dom0_capable, rules)
     if not_dom0:
         warnings.append(not_dom0)
     loads, reason, message = outcome(placement, refused=refused, size=size)
+    if message is None and reason is not None:
+        message = rules.failure_message(reason)
     warnings.extend(placement.warnings)
     warnings.extend(d0.warnings)
     if estimate_is_uncertain(size):
@@ -223,7 +251,8 @@ def verify(
             pages = mib << 8
             if pages > d0.nr_pages:
                 larger.append((f"dom0_mem={mib}M", dom0_map(cleaned.entries, pages).entries))
-        found = suggest(params, d0.entries, policy, **opts, alternative_maps=larger)
+        found = () if refused else suggest(params, d0.entries, policy, **opts,
+                                           alternative_maps=larger)
         # Of the dom0 sizes that work, the smallest is the one worth saying.
         maps = [s for s in found if s.parameter == "map"]
         suggestions = tuple(s for s in found if s.parameter != "map") + tuple(maps[:1])
@@ -232,6 +261,7 @@ def verify(
         cleaned=cleaned.entries, cleanup_changes=cleaned.changes, dom0=d0, dom0_size=size,
         dom0_source=dom0_source, dom0_capable=dom0_capable, loads=loads, reason=reason,
         message=message, suggestions=suggestions, warnings=tuple(warnings),
+        release=choice, steps=(dom0_step, *placement.steps),
     )
 
 
@@ -252,39 +282,28 @@ def last_dom0_mem(command_line: str) -> str | None:
     return found
 
 
-def xen_version_from_banner(banner: str) -> str:
-    """'4.20.5-pre (Debian 4.20.4+63-...) (...)' -> '4.20.4-debian': Debian's
-    4.20.4 build checks XENFEAT_dom0 like upstream 4.22."""
-    if "(Debian 4.20.4" in banner:
-        return "4.20.4-debian"
-    return banner.split()[0]
-
-
-def refuses_without_dom0_feature(xen_version: str) -> bool:
-    """Does this Xen refuse a kernel without XENFEAT_dom0 before placing it?"""
-    v = xen_version.strip().lower()
-    if v.startswith("4.20.4") and "deb" in v:
-        return True
-    try:
-        major, minor = (int(x) for x in v.split("-")[0].split(".")[:2])
-    except ValueError as err:
-        raise UsageError(f"--xen-version {xen_version!r}: expected MAJOR.MINOR, e.g. 4.22") from err
-    return (major, minor) >= (4, 22)
-
-
-def dom0_check(dom0_capable: bool, xen_version: str | None) -> tuple[bool, str | None]:
-    """initdom_check_parms (xen/arch/x86/dom0_build.c): (refused, warning).
-    A kernel whose SUPPORTED_FEATURES note lacks XENFEAT_dom0 gets a warning
-    always, and is refused when `xen_version` runs the check."""
+def dom0_check(dom0_capable: bool, rules: Rules) -> tuple[bool, str | None, Step]:
+    """initdom_check_parms (xen/arch/x86/dom0_build.c) for a PVH dom0:
+    (refused, warning, step). A kernel whose SUPPORTED_FEATURES note lacks
+    XENFEAT_dom0 is refused by the releases that run the check (4.20.4+,
+    4.21.2+, 4.22.0+), and gets a warning naming them from the others."""
+    b = BY_ID[XENFEAT_DOM0_CHECK]
+    runs = rules.refuses_without_dom0_feature
+    step = Step("dom0 capability",
+                "XENFEAT_dom0 checked" if runs else "XENFEAT_dom0 not checked",
+                f"Xen {rules.release} {'has' if runs else 'lacks'} {b.id} ({b.commits}; "
+                f"first in {b.releases_text()})")
     if dom0_capable:
-        return False, None
-    refused = xen_version is not None and refuses_without_dom0_feature(xen_version)
-    warning = (
-        "the kernel's SUPPORTED_FEATURES note lacks XENFEAT_dom0 (bit 11): Xen 4.22 and "
-        "later, and Debian's 4.20.4, refuse it as dom0 ('Kernel does not support Dom0 "
-        "operation')" + (f"; Xen {xen_version} is one of them" if refused else "")
-    )
-    return refused, warning
+        return False, None, step
+    checking = span_text(releases_with(XENFEAT_DOM0_CHECK))
+    if runs:
+        warning = (f"the kernel's SUPPORTED_FEATURES note lacks XENFEAT_dom0 (bit 11): Xen "
+                   f"{rules.release} refuses it as dom0 ('Kernel does not support Dom0 "
+                   f"operation'), as do {checking}")
+    else:
+        warning = (f"the kernel's SUPPORTED_FEATURES note lacks XENFEAT_dom0 (bit 11): Xen "
+                   f"{rules.release} does not check, but {checking} refuse it as dom0")
+    return runs, warning, step
 
 
 def outcome(
@@ -324,3 +343,90 @@ def sensitivity_warning(
     return ["dom0's default size is an estimate and the verdict depends on it: "
             + "; ".join(changed)
             + " (give --dom0-mem, or a Xen log with dom0=pvh,verbose, to be exact)"]
+
+
+# ---------------------------------------------------------------- several releases
+
+
+@dataclass(frozen=True)
+class ReleaseRow:
+    """Releases that give the same verdict, and that verdict."""
+
+    releases: tuple[str, ...]
+    span: str  # "4.19, 4.20.0-4.20.3, 4.21.0-4.21.1"
+    loads: bool
+    reason: str | None
+    message: str | None
+    base: int | None
+    end: int | None
+    relocated: bool
+    metadata_base: int | None
+
+    def text(self) -> str:
+        if self.loads:
+            how = "relocated" if self.relocated else "in place"
+            where = f"loads at [{self.base:#x}, {self.end:#x}] ({how})"
+            if self.metadata_base is not None:
+                where += f", metadata at {self.metadata_base:#x}"
+        else:
+            where = f"fails: {self.reason}" + (f" ({self.message})" if self.message else "")
+        return f"{self.span}: {where}"
+
+    def to_dict(self) -> dict:
+        return {"releases": list(self.releases), "span": self.span, "loads": self.loads,
+                "reason": self.reason, "message": self.message, "base": self.base,
+                "end": self.end, "relocated": self.relocated,
+                "metadata_base": self.metadata_base}
+
+
+@dataclass(frozen=True)
+class ReleaseTable:
+    image: str
+    map: str
+    rows: tuple[ReleaseRow, ...]
+    verdicts: tuple[Verdict, ...]  # one per release asked for, oldest first
+
+    def lines(self) -> list[str]:
+        head = f"{self.image} on {self.map}, {len(self.verdicts)} Xen releases:"
+        return [head] + [f"  {row.text()}" for row in self.rows]
+
+    def to_dict(self) -> dict:
+        return {
+            "image": self.image, "map": self.map,
+            "groups": [row.to_dict() for row in self.rows],
+            "releases": [
+                {"xen_release": v.placement.release, "loads": v.loads, "reason": v.reason,
+                 "base": v.placement.base, "release_steps": [s.to_dict() for s in v.steps]}
+                for v in self.verdicts
+            ],
+        }
+
+
+def verify_releases(image: KernelImage, host: HostMap, releases, **kw) -> ReleaseTable:
+    """verify() once per release (policy xen), the releases grouped by verdict:
+    loads or not, why, where the kernel and the metadata go."""
+    from noteforge.xen.releases import ReleaseChoice, span_text
+
+    verdicts = []
+    for r in sorted(releases):
+        choice = ReleaseChoice(r, "flag", str(r))
+        verdicts.append(verify(image, host, xen_version=choice, advise=False, **kw))
+
+    def key(v: Verdict):
+        p = v.placement
+        meta = p.modules.base if (v.loads and p.modules is not None) else None
+        return (v.loads, v.reason, v.message, p.base if v.loads else None,
+                p.end if v.loads else None, p.relocated if v.loads else False, meta)
+
+    groups: dict[tuple, list[Verdict]] = {}
+    for v in verdicts:
+        groups.setdefault(key(v), []).append(v)
+    rows = []
+    from noteforge.xen.releases import parse_release
+
+    for k, vs in groups.items():
+        rels = [parse_release(v.placement.release).release for v in vs]
+        loads, reason, message, base, end, relocated, meta = k
+        rows.append(ReleaseRow(tuple(str(r) for r in rels), span_text(rels), loads, reason,
+                               message, base, end, relocated, meta))
+    return ReleaseTable(image.path, host.source, tuple(rows), tuple(verdicts))

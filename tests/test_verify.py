@@ -50,8 +50,14 @@ def test_wrx80_612_relocates_below_1g(capsys):
     # The issue's case: ACPI NVS at 64 MiB blocks [0x1000000, 0x41fffff]; the
     # top-down search with align 2 MiB and max 0x3fffffff picks the highest
     # slot: 0x40000000 - 0x3200000 = 0x3ce00000; entry moves by the same offset.
+    # The cloud 6.12 lacks XENFEAT_dom0: the newest release (the default) refuses it
+    # before placing it; 4.21.1 is the newest release without that check.
     rc, d = run_json(capsys, str(K612), "--e820", str(WRX80))
-    assert rc == 0
+    assert rc == 1 and d["reason"] == "not-dom0-capable"
+    assert (d["xen_release"], d["xen_release_source"]) == ("4.22.0", "default")
+    assert d["message"] == "Kernel does not support Dom0 operation"
+    rc, d = run_json(capsys, str(K612), "--e820", str(WRX80), "--xen-version", "4.21.1")
+    assert rc == 0 and (d["xen_release"], d["xen_release_source"]) == ("4.21.1", "flag")
     assert d["loads"] is True and d["reason"] is None
     k = d["kernel"]
     assert (k["requested_base"], k["size"]) == (0x1000000, 0x3200000)
@@ -99,7 +105,7 @@ def test_612_relocates_exactly_where_index_says_it_does_not_fit(slug, capsys):
     below 1 GiB."""
     fits = index_rows()[slug]
     path = next(MAPS.glob(slug + ".*"))
-    verdict = verify(open_image(K612), read_map(path))
+    verdict = verify(open_image(K612), read_map(path), xen_version="4.21.1")
     p = verdict.placement
     assert verdict.loads
     assert p.relocated is (not fits)
@@ -240,3 +246,58 @@ def test_parse_map_text_roundtrip_for_json_map(tmp_path, capsys):
     sample = SAMPLES / "synthetic-linux-6.12-amd64.elf"
     rc, d = run_json(capsys, str(sample), "--e820", str(j), "--dom0-mem", "all")
     assert rc == 0 and d["kernel"]["base"] == 0x1000000
+
+
+# ------------------------------------------------------------- Xen releases (issue 14)
+
+@needs_shared
+def test_every_release_on_wrx80(capsys):
+    # the cloud 6.12: NVS at 64 MiB inside its range, PHYS32_RELOC, no XENFEAT_dom0
+    rc = main(["verify", str(K612), "--e820", str(WRX80), "--xen-version", "all"])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    assert out[1:] == [
+        "  4.17, 4.18: fails: not-relocatable (Failed to load kernel: -1)",
+        "  4.19, 4.20.0-4.20.3, 4.21.0-4.21.1: loads at [0x3ce00000, 0x3fffffff] (relocated), "
+        "metadata at 0x100000",
+        "  4.20.4+, 4.21.2+, 4.22: fails: not-dom0-capable (Kernel does not support Dom0 "
+        "operation)",
+    ]
+    rc, d = run_json(capsys, str(K612), "--e820", str(WRX80), "--xen-version", "4.17,4.19.0")
+    assert [g["span"] for g in d["groups"]] == ["4.17", "4.19.0"]
+    assert [r["xen_release"] for r in d["releases"]][:2] == ["4.17.0", "4.17.1"]
+
+
+@needs_shared
+def test_default_release_is_said_in_one_line(capsys):
+    rc = main(["verify", str(K61), "--e820", str(WRX80)])
+    out = capsys.readouterr().out.splitlines()
+    assert rc == 0
+    assert out[2] == "  as Xen 4.22.0 does (the newest release); pass --xen-version for yours"
+
+
+@needs_shared
+def test_release_steps_in_json(capsys):
+    rc, d = run_json(capsys, str(K612), "--e820", str(WRX80), "--xen-version", "4.18.2")
+    assert rc == 1 and d["xen_release"] == "4.18.2" and d["xen_release_source"] == "flag"
+    assert d["message"] == "Failed to load kernel: -1"
+    steps = {s["step"]: s for s in d["release_steps"]}
+    assert steps["kernel load"]["applied"].startswith("each segment copied at its p_paddr")
+    assert "lacks pvh-relocation (dfc9fab003" in steps["kernel load"]["why"]
+    assert steps["dom0 capability"]["applied"] == "XENFEAT_dom0 not checked"
+    rc, d = run_json(capsys, str(K612), "--e820", str(WRX80), "--xen-version", "4.19.1")
+    steps = {s["step"]: s["applied"] for s in d["release_steps"]}
+    assert steps == {
+        "dom0 capability": "XENFEAT_dom0 not checked",
+        "kernel load": "check_load_address failed: find_kernel_memory",
+        "dom0 command line": "static 1024-byte buffer, always passed",
+        "metadata size": "initrd command line not counted",
+        "metadata search": "find_memory: lowest fitting address",
+    }
+
+
+def test_bad_xen_version_is_status_2(capsys):
+    rc = main(["verify", str(SAMPLES / "synthetic-linux-6.12-amd64.elf"), "--e820",
+               str(SAMPLES / "framework-laptop-tgl-insyde.dmesg"), "--xen-version", "latest"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--xen-version 'latest'" in err

@@ -161,9 +161,9 @@ def run_matrix(
     _check_policies(policies)
     _check_dom0_mems(dom0_mem)
     if xen_version is not None:
-        from noteforge.verify import refuses_without_dom0_feature
+        from noteforge.xen.releases import parse_release
 
-        refuses_without_dom0_feature(xen_version)  # a bad version is a usage error now
+        parse_release(xen_version)  # a bad version is a usage error now
     image_paths = expand_paths(images, images=True, warn=notes.append)
     map_paths = expand_paths(maps, warn=notes.append)
     if not image_paths:

@@ -17,8 +17,16 @@ import typer
 from noteforge.errors import UsageError
 
 POLICY_HELP = (
-    "xen: Xen 4.19-4.22 (relocation by PHYS32_RELOC); xen-4.18: no relocation; "
-    "seed-v1: the v1 patch of the review thread."
+    "xen: the Xen release of --xen-version; seed-v1: the v1 patch of the review thread "
+    "(a design). xen-4.18 is the old spelling of --xen-version 4.18."
+)
+XEN_VERSION_HELP = (
+    "The Xen release to model: 4.20.4, 4.19 (newest 4.19.x), a distribution version "
+    "(4.20.4+63-g7abfd2bce2-0+deb13u1) or a banner; 'all' or a list (4.17,4.20.4): one row "
+    "per group of releases. Default: the banner of a Xen log, else the newest release."
+)
+INITRD_CMDLINE_HELP = (
+    "The initrd module's command line. Default: empty, as GRUB's module/module2 pass it."
 )
 ALIGN_HELP = (
     "Experiment: take the alignment from note|p_align|p_offset|bzimage or a number, "
@@ -49,10 +57,11 @@ def register(app: typer.Typer) -> None:
         initrd_size: Annotated[
             str | None, typer.Option("--initrd-size", help="Initrd size (e.g. 40M).")
         ] = None,
+        initrd_cmdline: Annotated[
+            str, typer.Option("--initrd-cmdline", help=INITRD_CMDLINE_HELP)
+        ] = "",
         xen_version: Annotated[
-            str | None,
-            typer.Option("--xen-version", help="Xen version to mirror for version-dependent "
-                         "checks (4.22 refuses kernels without XENFEAT_dom0)."),
+            str | None, typer.Option("--xen-version", help=XEN_VERSION_HELP)
         ] = None,
         map_format: Annotated[
             str | None, typer.Option("--format", help="Force the map format.")
@@ -90,8 +99,24 @@ def register(app: typer.Typer) -> None:
             size = parse_size(initrd_size, "--initrd-size")
         which_arg: str | int | None = int(which) if which and which.isdigit() else which
 
+        policy, xen_version = policy_as_release(policy, xen_version)
         kernel = open_image(image)
         host = read_map(e820, format=map_format, which=which_arg)
+        if xen_version is not None:
+            from noteforge.xen.releases import parse_release_list
+
+            several = parse_release_list(xen_version)
+            if several is not None:
+                if against_log or svg is not None:
+                    raise UsageError("--xen-version with several releases: not with "
+                                     "--against-log or --svg")
+                from noteforge.verify import verify_releases
+
+                table = verify_releases(
+                    kernel, host, several, dom0_mem=dom0_mem, align_from=align_from,
+                    cmdline=cmdline, initrd_size=size, initrd_cmdline=initrd_cmdline)
+                _print_release_table(table, as_json)
+                raise typer.Exit(0 if any(row.loads for row in table.rows) else 1)
         log = None
         if against_log:
             from noteforge.maps.xenlog import read_log
@@ -99,7 +124,8 @@ def register(app: typer.Typer) -> None:
             log = read_log(e820)
         verdict = verify(
             kernel, host, dom0_mem=dom0_mem, policy=policy, align_from=align_from,
-            cmdline=cmdline, initrd_size=size, xen_version=xen_version,
+            cmdline=cmdline, initrd_size=size, initrd_cmdline=initrd_cmdline,
+            xen_version=xen_version,
         )
         check = None
         if log is not None:
@@ -134,3 +160,25 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         if not verdict.loads:
             raise typer.Exit(1)
+
+
+def policy_as_release(policy: str, xen_version: str | None) -> tuple[str, str | None]:
+    """--policy xen-4.18 predates the release model: it is still accepted, as
+    --xen-version 4.18 (the newest 4.18.x), with a note on stderr."""
+    if policy != "xen-4.18":
+        return policy, xen_version
+    if xen_version is not None:
+        raise UsageError("--policy xen-4.18 and --xen-version: --policy xen-4.18 is the old "
+                         "spelling of --xen-version 4.18; give one of them")
+    print("noteforge: note: --policy xen-4.18 is now --xen-version 4.18 (the newest 4.18.x)",
+          file=sys.stderr)
+    return "xen", "4.18"
+
+
+def _print_release_table(table, as_json: bool) -> None:
+    if as_json:
+        json.dump(table.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    for line in table.lines():
+        print(line)

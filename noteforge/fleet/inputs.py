@@ -157,7 +157,7 @@ def load_map(path: str) -> MapInfo:
     Xen log (dom0's exact size, dom0_mem=, the Xen version); errors become
     MapInfo.error."""
     from noteforge.maps.read import read_map
-    from noteforge.verify import last_dom0_mem, xen_version_from_banner
+    from noteforge.verify import last_dom0_mem
     from noteforge.xen.dom0_mem import nr_pages_from_dom0_log_map
     from noteforge.xen.e820 import clean_map
 
@@ -172,7 +172,7 @@ def load_map(path: str) -> MapInfo:
             log_nr_pages=log_nr,
             log_dom0_mem=last_dom0_mem(host.xen_command_line)
             if host.xen_command_line else None,
-            xen_version=xen_version_from_banner(host.xen_version) if host.xen_version else None,
+            xen_version=host.xen_version,  # the banner; read by releases.choose_release
         )
     except NoteforgeError as err:
         return MapInfo(path=path, error=str(err))

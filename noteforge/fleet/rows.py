@@ -129,11 +129,15 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
     (initdom_check_parms, the dom0 allocation)."""
     from noteforge.verify import dom0_check, estimate_is_uncertain, outcome
     from noteforge.xen.dom0_build import dom0_map
-    from noteforge.xen.placement import place
+    from noteforge.xen.placement import place, rules_for
+    from noteforge.xen.releases import choose_release
 
-    xen_version = spec.xen_version or mp.xen_version
-    # Worked out once per map: the check depends on the Xen version only.
-    refused_if_not_dom0, not_dom0 = dom0_check(False, xen_version)
+    # --xen-version wins over the map's banner; neither: the newest release.
+    choice = choose_release(spec.xen_version, mp.xen_version)
+    release = choice.release
+    # Worked out once per map and policy: the check depends on the release only.
+    rules = {p: rules_for(p, release if p == "xen" else None) for p in spec.policies}
+    dom0_checks = {p: dom0_check(False, rules[p])[:2] for p in spec.policies}
     opts = {"align_override": None, "cmdline": "", "initrd_size": None}
     for dom0_mem in spec.dom0_mems:
         if mp.error is not None:
@@ -156,8 +160,10 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
             size = sizes.for_image(img)
             ranged = estimate_is_uncertain(size)
             for policy in spec.policies:
+                refused_if_not_dom0, not_dom0 = dom0_checks[policy]
+                popts = {**opts, "release": release if policy == "xen" else None}
                 try:
-                    pl = place(img.params, d0_entries, policy, **opts)
+                    pl = place(img.params, d0_entries, policy, **popts)
                 except NoteforgeError as err:
                     yield _row(img.path, mp.path, dom0_mem, policy, message=str(err),
                                dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages)
@@ -170,10 +176,12 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                 loads, reason, message = outcome(
                     pl, refused=refused_if_not_dom0 and not img.dom0_capable, size=size
                 )
+                if message is None and reason is not None:
+                    message = rules[policy].failure_message(reason)
                 warnings.extend(pl.warnings)
                 warnings.extend(d0_warnings)
                 if ranged:
-                    warnings.extend(sizes.sensitivity(img.params, policy, opts, size, pl))
+                    warnings.extend(sizes.sensitivity(img.params, policy, popts, size, pl))
                 yield {
                     "image": img.path,
                     "map": mp.path,

@@ -133,11 +133,24 @@ def map_marks(v: Verdict) -> tuple[list[tuple[int, int, str, str]], list[Mark]]:
     return marks, svg
 
 
+def release_line(v: Verdict) -> str:
+    """Which Xen release the verdict models, and where that came from."""
+    if v.policy != "xen":
+        return f"policy {v.policy}: Xen {v.placement.release}'s rules"
+    if v.release is None:
+        return f"as Xen {v.placement.release} does"
+    return v.release.describe()
+
+
 def render_verdict(v: Verdict, image: KernelImage, console: Console) -> None:
     console.print(verdict_line(v))
     p = v.placement
     if v.loads and p.entry is not None:
         console.print(f"  entry {p.entry:#x}", highlight=False)
+    console.print(f"  {release_line(v)}", highlight=False)
+    if v.release is not None:
+        for note in v.release.notes:
+            console.print(f"  ({note})", highlight=False)
     console.print()
     console.print(Text(f"{image.path}: {image.format}"
                        + (f" ({image.compression})" if image.compression else "")
@@ -166,4 +179,4 @@ def render_verdict(v: Verdict, image: KernelImage, console: Console) -> None:
 def verdict_svg(v: Verdict) -> str:
     _, marks = map_marks(v)
     return map_svg(v.dom0.entries, marks, title=verdict_line(v).plain,
-                   subtitle=f"{v.image} on {v.map}, policy {v.policy}, {v.dom0_source}")
+                   subtitle=f"{v.image} on {v.map}, {release_line(v)}, {v.dom0_source}")

@@ -349,6 +349,42 @@ def find_memory(
     return None, tuple(trace)
 
 
+def find_memory_larger_side(
+    dom0_e820: Sequence[E820Entry], kernel_base: int, kernel_size: int, size: int
+) -> tuple[int | None, tuple[str, ...]]:
+    """find_memory of Xen 4.17.x and 4.18.x (before b6c7951f23, 4.19.0): first
+    fit walking upwards, RAM only, nothing below 1 MiB; in the entry holding the
+    kernel, keep the larger side of it, compared in unsigned 64-bit arithmetic
+    (a kernel straddling the entry's edge wraps: Xen then returns an address
+    inside the kernel or past the entry, as reproduced here)."""
+    kernel_start = page_down(kernel_base)
+    kernel_end = page_up(kernel_base + kernel_size)
+    trace = [f"metadata search (find_memory, Xen 4.17/4.18): {size:#x} bytes from 1 MiB up, "
+             f"the larger side of the kernel [{kernel_start:#x}, {kernel_end:#x})"]
+    for e in dom0_e820:
+        end = u64(e.start + e.size)
+        if end <= MB or not e.is_ram:
+            continue
+        start = max(page_up(e.start), MB)
+        where = ""
+        if end <= kernel_start or start >= kernel_end:
+            pass
+        elif u64(kernel_start - start) > u64(end - kernel_end):
+            end, where = kernel_start, ", below the kernel"
+        else:
+            start, where = kernel_end, ", above the kernel"
+        if u64(end - start) >= size:
+            trace.append(f"  {e}: at {start:#x}{where}")
+            return start, tuple(trace)
+        trace.append(f"  skip {e}: too small{where and ' on the larger side'}")
+    trace.append("  no RAM entry has room: 'Unable to find a memory region to load initrd "
+                 "and metadata'")
+    return None, tuple(trace)
+
+
+FIND_MEMORY = {"lowest": find_memory, "larger-side": find_memory_larger_side}
+
+
 @dataclass(frozen=True)
 class ModulePlacement:
     """The block pvh_load_kernel asks find_memory for, and where each part goes.
@@ -356,7 +392,7 @@ class ModulePlacement:
     Order inside the block (both layouts): initrd, its command line, a page
     boundary, dom0's command line, the module list entry, start_info last."""
 
-    layout: str  # "current" (Xen 4.21+) or "legacy" (4.20.0 and older)
+    layout: str  # "current" (module command line counted) or "legacy" (not)
     size: int  # bytes asked of find_memory
     base: int | None  # None: no room ("no-metadata-space")
     initrd_addr: int | None
@@ -404,17 +440,21 @@ def module_block(
     initrd_size: int | None = None,
     initrd_cmdline: str | None = "",
     layout: str = "current",
+    search: str = "lowest",
 ) -> ModulePlacement:
     """Size the metadata block as pvh_load_kernel does, place it with
     find_memory and lay out its parts.
 
-    ``current`` (Xen 4.21+, "x86/PVH: account for module command line length"):
+    ``current`` ("x86/PVH: account for module command line length": 4.18.5,
+    4.19.2, 4.20.1, 4.21.0+):
     the initrd's command line is counted, an empty one is dropped, and a
     zero-sized initrd without command line is no module at all.
-    ``legacy`` (Xen 4.20.0 and older, the v1 patch's base): the block counts
+    ``legacy`` (4.17.x, 4.18.0-4.18.4, 4.19.0-4.19.1, 4.20.0): the block counts
     ROUNDUP(initrd, 4 KiB) only, while the writes put the initrd's command line
     (any non-NULL string, "" included: one NUL byte) after the initrd rounded to
-    8/4 bytes before rounding to a page, so they can run past the block."""
+    8/4 bytes before rounding to a page, so they can run past the block.
+    ``search``: find_memory of 4.19.0+ ("lowest") or of 4.17/4.18
+    ("larger-side")."""
     if layout not in LAYOUTS:
         raise UsageError(f"metadata layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     if initrd_size is not None and initrd_size < 0:
@@ -441,7 +481,7 @@ def module_block(
             need += elf_round_up(cmd_len, elf_class)
     icmd_len = c_strlen(icmd) if has_initrd else 0
 
-    base, trace = find_memory(dom0_e820, kernel_base, kernel_size, need)
+    base, trace = FIND_MEMORY[search](dom0_e820, kernel_base, kernel_size, need)
     if base is None:
         return ModulePlacement(layout, need, None, None, initrd_size if has_initrd else None,
                                None, icmd_len, None, cmd_len, None, None, None, 0, trace)
