@@ -843,6 +843,16 @@ def plan_change(buf, change: NoteChange, *, path: str = "image", force: bool = F
             f"the program header table is inside the first PT_LOAD (a FreeBSD-style layout), so "
             f"{sum(len(p.new) for p in loaded_headers)} loaded header bytes change (the fields of "
             f"program header {phdr_index}); no other loaded byte changes")
+    loaded_notes = [p for p in patches if p.loaded and p.region == "note"]
+    if loaded_notes:
+        # Linux (.notes) and FreeBSD (.note.Xen) both keep their notes inside a
+        # PT_LOAD: renaming or rewriting a note record there changes the bytes
+        # the kernel finds in its own memory, which the kernel does not read
+        # back for these notes, but the bytes are loaded bytes all the same.
+        warnings.append(
+            f"the note records are inside a PT_LOAD, so {sum(len(p.new) for p in loaded_notes)} "
+            f"loaded note bytes change (at " + ", ".join(f"{p.offset:#x}" for p in loaded_notes)
+            + "): the kernel's in-memory copy of its notes changes with them")
     plan = WritePlan(path, change, method, tuple(patches), layout.file_size, new_size, kernel,
                      tuple(warnings), notes_area, phdr_index, section, neutralised, in_place,
                      expected, before, " then ".join(old_values) or "absent")
@@ -1018,13 +1028,24 @@ def _plan_retarget(buf, layout: ElfLayout, areas, read, visible, change, new_not
     segs = [a for a in areas if a.kind == "segment"]
     if not segs:
         return "there is no PT_NOTE segment to point at new notes either"
-    if visible and not any(a.kind == "segment" for a in read):
-        return ("Xen reads this image's notes from sections, and pointing a PT_NOTE segment "
-                "at new notes would hide them")
     target = segs[-1]
     ph = layout.phdrs[target.index]
     kept = [n for n in target.notes if not (n.is_xen and n.type == change.type)]
-    extra_entry = _entry_note_for(target.notes, visible, change, entry)
+    if visible and not any(a.kind == "segment" for a in read):
+        # FreeBSD 13.x keeps its Xen notes only in a non-allocated .note.Xen
+        # section; Xen reads them through its section fallback (elf_xen_parse,
+        # libelf-dominfo.c), used only when no PT_NOTE holds a Xen note. The
+        # re-pointed PT_NOTE therefore carries copies of those notes too, so
+        # Xen still sees every one of them (and PT_NOTE-only loaders, QEMU and
+        # Firecracker, now see them as well).
+        copied = [n for a in read if a.kind == "section" for n in a.notes
+                  if n.is_xen and n.type != change.type]
+        kept += copied
+        warnings.append(
+            f"Xen read this image's notes from sections (a FreeBSD 13.x-style layout): PT_NOTE "
+            f"{ph.index} now carries copies of the {len(copied)} Xen notes of those sections "
+            "with the new one, so Xen reads them from the segment")
+    extra_entry = _entry_note_for(kept, visible, change, entry)
     notes = b"".join(n.raw(buf) for n in kept) + (extra_entry or b"") + new_note
     covering = [s for s in layout.shdrs[1:]
                 if s.type == SHT_NOTE and s.offset == target.start and s.file_end == target.end]

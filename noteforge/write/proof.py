@@ -160,22 +160,9 @@ def prove(src_buf, out_buf, out_path: str | os.PathLike, plan: WritePlan, *,
           if not tail_diffs else f"changed at {tail_diffs[0][0]:#x}")
 
     ol, nl = old_image.load, new_image.load
-
-    def rng(x) -> tuple:
-        # dest_size covers a BSD symbol table Xen loads after the kernel.
-        return (x.pstart, x.pend, x.palign, x.dest_base, x.dest_size) if x else None
-
-    same_load = rng(ol) == rng(nl)
-    if same_load and nl is not None:
-        load_text = (f"pstart {nl.pstart:#x}, pend {nl.pend:#x}, palign {nl.palign:#x}, "
-                     f"dest_size {nl.dest_size:#x}")
-    elif ol is None:
-        # elf_parse_binary finds no loadable PT_LOAD: Xen cannot load the image,
-        # so there is no load range the write could be shown to keep.
-        load_text = "the image has no loadable PT_LOAD segment, so Xen cannot load it"
-    else:
-        load_text = f"was {rng(ol)}, now {rng(nl)}"
-    check("load range", same_load and nl is not None, load_text)
+    ok_load, load_text = _load_range_check(ol, nl, old_image.effective.bsd_symtab,
+                                           new_image.effective.bsd_symtab)
+    check("load range", ok_load, load_text)
 
     oe, ne = old_image.effective, new_image.effective
     if plan.change.type == TYPE_PHYS32_ENTRY:
@@ -207,6 +194,51 @@ def prove(src_buf, out_buf, out_path: str | os.PathLike, plan: WritePlan, *,
     extra = "" if mode == expected_mode else f", expected {expected_mode:04o}"
     check("file mode", mode == expected_mode, f"{mode:04o}{extra}")
     return Proof(tuple(checks))
+
+
+def _load_range_check(ol, nl, old_bsd: bool, new_bsd: bool) -> tuple[bool, str]:
+    """The load range must be the input's, except for exactly the change the
+    notes imply: BSD_SYMTAB switched off drops the symbol block Xen copies
+    after pend (elf_parse_bsdsyms, libelf-loader.c), so dest_size shrinks to
+    pend - pstart; switched on, the block starts at pend rounded up and
+    dest_size reaches its end."""
+    if ol is None:
+        # elf_parse_binary finds no loadable PT_LOAD: Xen cannot load the image,
+        # so there is no load range the write could be shown to keep.
+        return False, "the image has no loadable PT_LOAD segment, so Xen cannot load it"
+    if nl is None:
+        return False, "the written image has no loadable PT_LOAD segment"
+
+    def core(x) -> tuple:
+        return (x.pstart, x.pend, x.palign, x.dest_base)
+
+    def rng(x) -> tuple:
+        return (*core(x), x.dest_size, x.bsd_symtab_pstart, x.bsd_symtab_pend)
+
+    text = (f"pstart {nl.pstart:#x}, pend {nl.pend:#x}, palign {nl.palign:#x}, "
+            f"dest_size {nl.dest_size:#x}")
+    if old_bsd == new_bsd:
+        if rng(ol) == rng(nl):
+            return True, text
+        return False, f"was {rng(ol)}, now {rng(nl)}"
+    if core(ol) != core(nl):
+        return False, f"was {rng(ol)}, now {rng(nl)}"
+    if not new_bsd:
+        ok = nl.dest_size == nl.pend - nl.pstart and nl.bsd_symtab_pend is None
+        block = (f" [{ol.bsd_symtab_pstart:#x}, {ol.bsd_symtab_pend:#x})"
+                 if ol.bsd_symtab_pend is not None else "")
+        why = (f"; dest_size {ol.dest_size:#x} -> {nl.dest_size:#x}: without BSD_SYMTAB Xen "
+               f"no longer copies the symbol block{block}")
+        return ok, text + why if ok else f"was {rng(ol)}, now {rng(nl)} (expected dest_size " \
+            f"{nl.pend - nl.pstart:#x} without BSD_SYMTAB)"
+    if nl.bsd_symtab_pend is None:  # no symbol table: Xen marks the image broken, adds nothing
+        ok = nl.dest_size == ol.dest_size
+        return ok, text + "; BSD_SYMTAB set but the image has no symbol table to copy"
+    ok = (nl.bsd_symtab_pstart >= nl.pend and nl.bsd_symtab_pstart - nl.pend < 8
+          and nl.dest_size == nl.bsd_symtab_pend - nl.pstart)
+    return ok, (text + f"; dest_size {ol.dest_size:#x} -> {nl.dest_size:#x}: with BSD_SYMTAB "
+                f"Xen copies the symbol block [{nl.bsd_symtab_pstart:#x}, "
+                f"{nl.bsd_symtab_pend:#x}) after pend")
 
 
 def _hex(v: int | None) -> str:
