@@ -49,10 +49,11 @@ def compare_with_log(verdict: Verdict, log: XenBootLog) -> LogCheck:
     notes: list[str] = []
     p = verdict.placement
 
-    if log.elf_memory is not None:
+    if log.image_range is not None:
+        # pstart to virt_kend: a FreeBSD kernel's BSD symbol block included.
         mine = (p.requested_base, p.requested_base + p.size)
-        rows.append(Comparison("ELF load range", _range(log.elf_memory), _range(mine),
-                               log.elf_memory == mine))
+        rows.append(Comparison("ELF load range", _range(log.image_range), _range(mine),
+                               log.image_range == mine))
     if log.phys32_reloc is not None and p.align is not None:
         # Xen prints only the words the note carries (a 4-byte note shows
         # just "align"), so compare those words with the values the search used.

@@ -50,6 +50,29 @@ def test_prediction_agrees_with_xen(capsys, image, log, loads, base):
     assert d["dom0"]["source"].startswith(expected)
 
 
+FREEBSD = HERE.parent.parent / "shared" / "kernels" / "freebsd-15.1-MINIMAL-amd64.kernel"
+
+
+@pytest.mark.parametrize("log, loads", [("freebsd-15.1.log", True),
+                                        ("freebsd-15.1-hole16.log", False)])
+def test_freebsd_range_with_its_symbol_block_agrees_with_xen(capsys, log, loads):
+    """The real FreeBSD 15.1 kernel under Xen 4.20: the range Xen checks runs to
+    virt_kend (0x11ae160, the BSD symbol block included), and a hole at 16 MiB
+    that only the symbol block overlaps makes Xen refuse it, as predicted."""
+    if not FREEBSD.is_file():
+        pytest.skip(f"{FREEBSD} not present")
+    rc, d = check(capsys, FREEBSD, log)
+    assert d["against_log"]["status"] == "agree", d["against_log"]
+    assert d["loads"] is loads and rc == (0 if loads else 1)
+    rows = {r["what"]: r for r in d["against_log"]["rows"]}
+    assert rows["ELF load range"]["xen"] == "[0x200000, 0x11ae15f]"
+    if loads:
+        assert rows["kernel range"]["noteforge"] == "[0x200000, 0x11ae15f]"
+    else:
+        assert rows["reason"]["xen"] == "not-relocatable"
+        assert d["blocking"]["start"] == 0x1000000  # the hole, above pend: symbols only
+
+
 def test_reason_rows_name_xens_words(capsys):
     _, d = check(capsys, S61, "linux61-hole32.log")
     rows = {r["what"]: r for r in d["against_log"]["rows"]}

@@ -64,6 +64,9 @@ _XEN_TAG = "(XEN)"
 _VERSION = re.compile(r"^\s*Xen version (\d+\.\d+\S*)\s+(\(.*)$")
 _CMDLINE = re.compile(r"^\s*Command line:\s?(.*)$")
 _ELF_MEMORY = re.compile(r"^\s*ELF: memory: (0x[0-9a-fA-F]+|\d+) -> (0x[0-9a-fA-F]+|\d+)")
+# elf_xen_addr_calc_check's "ELF: addresses:" block; virt_kend includes the BSD
+# symbol block (BSD_SYMTAB, elf_parse_bsdsyms) that "ELF: memory:" leaves out.
+_VIRT_K = re.compile(r"^\s*virt_(kstart|kend)\s*= (0x[0-9a-fA-F]+|\d+)\s*$")
 _ELF_NOTE = re.compile(r"^\s*ELF: note: (\w+)(?: = (.*)|\s+(.*))?$")
 _RELOC_WORD = re.compile(r"(\w+): (0x[0-9a-fA-F]+|\d+)")
 _HEX = r"(?:0x)?([0-9a-fA-F]+)"
@@ -126,6 +129,9 @@ class XenBootLog:
     dom0_verbose: bool = False
     pvh_build: bool = False  # "*** Building a PVH Dom0 ***" was printed
     elf_memory: tuple[int, int] | None = None  # (pstart, pend) from "ELF: memory:"
+    # (virt_kstart, virt_kend) from "ELF: addresses:": for a PVH kernel (virt_base
+    # 0) the physical range Xen loads, the BSD symbol block included.
+    elf_addresses: tuple[int, int] | None = None
     elf_notes: tuple[tuple[str, str], ...] = ()  # ("PHYS32_ENTRY", "0x1000b20"), ...
     phys32_reloc: Reloc | None = None
     outcome: str = "unknown"
@@ -148,12 +154,23 @@ class XenBootLog:
         return None
 
     @property
+    def image_range(self) -> tuple[int, int] | None:
+        """What Xen loads at its address: pstart to virt_kend when Xen printed
+        both (virt_kend is past pend when it copies a BSD symbol table), else
+        "ELF: memory:"."""
+        if self.elf_memory is None:
+            return None
+        if self.elf_addresses is not None and self.elf_addresses[0] == self.elf_memory[0]:
+            return (self.elf_memory[0], max(self.elf_memory[1], self.elf_addresses[1]))
+        return self.elf_memory
+
+    @property
     def kernel_range(self) -> tuple[int, int] | None:
         """Where the kernel ended up, when the log says (verbose logs only)."""
         if self.outcome == "relocated":
             return self.moved_to
         if self.outcome == "in-place":
-            return self.elf_memory
+            return self.image_range
         return None
 
     @property
@@ -236,6 +253,7 @@ class XenBootLog:
             "dom0_verbose": self.dom0_verbose,
             "pvh_build": self.pvh_build,
             "elf_memory": rng(self.elf_memory),
+            "elf_addresses": rng(self.elf_addresses),
             "elf_notes": [{"name": n, "value": v} for n, v in self.elf_notes],
             "phys32_reloc": self.phys32_reloc.to_dict() if self.phys32_reloc else None,
             "outcome": self.outcome,
@@ -315,6 +333,7 @@ def parse_log(text: str, source: str = "<log>") -> XenBootLog:
     f: dict = {"source": source, "boots": boots}
     used: list[LogLine] = []
     notes: list[tuple[str, str]] = []
+    addrs: dict[str, int] = {}
     dom0_map: list[E820Entry] | None = None
     in_map = False
     started = False
@@ -361,6 +380,13 @@ def parse_log(text: str, source: str = "<log>") -> XenBootLog:
         if m:
             f["elf_memory"] = (int(m.group(1), 0), int(m.group(2), 0))
             use("elf_memory", number, msg)
+            continue
+        m = _VIRT_K.match(msg)
+        if m and "elf_memory" in f:
+            addrs[m.group(1)] = int(m.group(2), 0)
+            if len(addrs) == 2:
+                f["elf_addresses"] = (addrs["kstart"], addrs["kend"])
+            use("elf_addresses", number, msg)
             continue
         m = _ELF_NOTE.match(msg)
         if m:

@@ -114,6 +114,30 @@ def test_reloc_prints_only_the_words_the_note_carries():
     assert empty.moved_to == (0x1C600000, 0x20000000)
 
 
+def test_freebsd_range_includes_the_bsd_symbol_block():
+    """FreeBSD 15.1 as PVH dom0 (BSD_SYMTAB "yes"): "ELF: memory:" stops at pend,
+    the "ELF: addresses:" block's virt_kend includes the symbols Xen copies."""
+    x = log("freebsd-15.1")
+    assert x.outcome == "in-place"
+    assert x.elf_memory == (0x200000, 0x1000000)
+    assert x.elf_addresses == (0x200000, 0x11AE160)
+    assert x.kernel_range == x.image_range == (0x200000, 0x11AE160)
+    assert (x.note("GUEST_VERSION"), x.note("BSD_SYMTAB"), x.note("PHYS32_ENTRY")) == (
+        '"0x16e748"', '"yes"', "0x7a1000")
+    assert x.dom0_nr_pages() == P512
+    # The 1 MiB hole at 16 MiB overlaps only the symbol block: Xen refuses.
+    hole = log("freebsd-15.1-hole16")
+    assert (hole.outcome, hole.reason) == ("failed", "not-relocatable")
+    assert hole.elf_addresses == (0x200000, 0x11AE160)
+
+
+def test_without_an_addresses_block_the_range_is_elf_memory():
+    x = parse_log("(XEN) ELF: memory: 0x1000000 -> 0x4200000\n(XEN) Dom0 memory map:\n"
+                  "(XEN)  [0000000000000000, 000000000009efff] (usable)\n"
+                  "(XEN) Freed 656kB init memory\n")
+    assert x.elf_addresses is None and x.image_range == (0x1000000, 0x4200000)
+
+
 @pytest.mark.parametrize(
     ("name", "reason", "message"),
     [

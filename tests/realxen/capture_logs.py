@@ -37,6 +37,8 @@ DEFAULT = (
     "low60-crash",
     "writer-612-align4M-hole32",
     "writer-61-reloc-empty-hole32",
+    "freebsd-15.1",
+    "freebsd-15.1-hole16",
 )
 _NOISE = re.compile(r"^\(XEN\) order +\d+ allocations: \d+$")
 

@@ -258,7 +258,8 @@ def kernel_file(key: str, workdir: Path) -> Path:
     features:HEX:KEY: the vmlinux of KEY with SUPPORTED_FEATURES set to HEX;
     nf-reloc:A:MIN:MAX:KEY / nf-note:TYPE:VALUE:KEY: KEY's file rewritten by
     noteforge.write.apply (set_reloc / set_note; a bzImage comes out as a vmlinux);
-    cloud-6.12: the cloud vmlinux from ../shared/kernels (no XENFEAT_dom0)."""
+    cloud-6.12: the cloud vmlinux from ../shared/kernels (no XENFEAT_dom0);
+    freebsd-15.1: the real FreeBSD kernel from ../shared/kernels, as it is."""
     pk = packages()
     workdir.mkdir(parents=True, exist_ok=True)
     if key == "6.12-bz":
@@ -311,6 +312,13 @@ def kernel_file(key: str, workdir: Path) -> Path:
 
             set_note(kernel_file(base, workdir), int(type_), value, output=out)
         return out
+    if key == "freebsd-15.1":
+        # FreeBSD 15.1-RELEASE-p1 (../shared/kernels/PROVENANCE.md): BSD_SYMTAB "yes",
+        # so Xen loads the symbol block after pend too; not relocatable.
+        src = SHARED_KERNELS / "freebsd-15.1-MINIMAL-amd64.kernel"
+        if not src.exists():
+            raise HarnessUnavailable(f"{src} is missing")
+        return src
     if key == "cloud-6.12":
         src = SHARED_KERNELS / "vmlinuz-6.12.107+deb12-cloud-amd64"
         if not src.exists():

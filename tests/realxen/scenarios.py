@@ -38,6 +38,7 @@ K612 = (0x1000000, 0x4200000)  # 6.12 in place
 K61 = (0x1000000, 0x4A00000)  # 6.1 in place
 TOP_512M = (0x1CE00000, 0x20000000)  # 6.12 relocated below the end of dom0's 512 MiB
 P512 = 512 * MIB // 4096
+FREEBSD = (0x200000, 0x11AE160)  # pstart to virt_kend (ELF range plus BSD symbols)
 
 HOLE32 = ((32, 33),)
 
@@ -184,6 +185,17 @@ SCENARIOS: tuple[tuple[Scenario, XenResult], ...] = (
     ),
     (
         Scenario("quiet-linux61-hole32", kernel="6.1", verbose=False, holes_mib=HOLE32),
+        XenResult("failed", "not-relocatable"),
+    ),
+    # --- the real FreeBSD 15.1 kernel: BSD_SYMTAB "yes", so Xen loads its symbol
+    # block after pend (virt_kend 0x11ae160, not 0x1000000); not relocatable.
+    # A 1 MiB hole at 16 MiB touches only the symbol block, and Xen refuses it.
+    (
+        Scenario("freebsd-15.1", kernel="freebsd-15.1"),
+        XenResult("in-place", None, FREEBSD, P512),
+    ),
+    (
+        Scenario("freebsd-15.1-hole16", kernel="freebsd-15.1", holes_mib=((16, 17),)),
         XenResult("failed", "not-relocatable"),
     ),
     # --- Xen console timestamps
