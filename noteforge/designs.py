@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from noteforge.image.notes import guest_text
+from noteforge.image.notes import feature_names, guest_text
 from noteforge.image.open import KernelImage
 from noteforge.maps.model import PAGE_SIZE, U32_MAX, HostMap
 from noteforge.units import human_size
@@ -275,6 +275,12 @@ class ImageFacts:
     policies: dict[str, Outcome] | None = None  # with a map
     placements: dict[str, Outcome | None] | None = None  # per design, with a map
     warnings: tuple[str, ...] = field(default=())
+    # What Xen checks before placing (initdom_check_parms, elf_xen_parse):
+    dom0_capable: bool | None = None  # None: no SUPPORTED_FEATURES note, Xen does not check
+    supported_features: int | None = None  # OR of the SUPPORTED_FEATURES notes; None: none
+    features: tuple[tuple[str, bool], ...] = ()  # FEATURES names, required or not
+    bsd_symtab: bool = False  # BSD_SYMTAB: Xen copies the symbols after the kernel
+    bsd_symtab_end: int | None = None  # where the kernel then ends (exclusive)
 
     def design(self, name: str) -> DesignValue:
         return next(d for d in self.designs if d.design == name)
@@ -319,6 +325,11 @@ class ImageFacts:
             "placements": None if self.placements is None
             else {k: (v.to_dict() if v else None) for k, v in self.placements.items()},
             "warnings": list(self.warnings),
+            "dom0_capable": self.dom0_capable,
+            "supported_features": self.supported_features,
+            "features": {name: required for name, required in self.features},
+            "bsd_symtab": self.bsd_symtab,
+            "bsd_symtab_end": self.bsd_symtab_end,
         }
 
 
@@ -383,6 +394,11 @@ def image_facts(
         policies=policy_outcomes(image, host, dom0_mem) if host is not None else None,
         placements=design_outcomes(image, host, dom0_mem) if host is not None else None,
         warnings=tuple(image.warnings),
+        dom0_capable=eff.dom0_capable,
+        supported_features=eff.supported_features_note,
+        features=tuple(eff.features.items()),
+        bsd_symtab=eff.bsd_symtab,
+        bsd_symtab_end=load.bsd_symtab_pend if load else None,
     )
 
 
@@ -473,6 +489,33 @@ def _need_cell(f: ImageFacts) -> str:
     return f"{_align_text(f.need.align)} from {where}"
 
 
+def _dom0_cell(f: ImageFacts) -> str:
+    if f.dom0_capable is None:
+        return "not checked (no SUPPORTED_FEATURES note)"
+    return "yes (XENFEAT_dom0)" if f.dom0_capable else "NO: lacks XENFEAT_dom0"
+
+
+def _supported_cell(f: ImageFacts) -> str:
+    if f.supported_features is None:
+        return "absent"
+    names = ", ".join(feature_names(f.supported_features)) or "none"
+    return f"{f.supported_features:#x} ({names})"
+
+
+def _features_cell(f: ImageFacts) -> str:
+    if not f.features:
+        return "absent"
+    return ", ".join(("!" if required else "") + name for name, required in f.features)
+
+
+def _bsd_cell(f: ImageFacts) -> str:
+    if not f.bsd_symtab:
+        return "absent"
+    if f.bsd_symtab_end is None:
+        return "yes: Xen copies the symbols after the kernel"
+    return f"yes: the kernel ends at {f.bsd_symtab_end:#x} with its symbols"
+
+
 def table_rows(facts: Sequence[ImageFacts]) -> list[Row]:
     """The rows of `compare`, one cell per image, as people read them."""
     specs: list[tuple[str, str, object]] = [
@@ -484,6 +527,10 @@ def table_rows(facts: Sequence[ImageFacts]) -> list[Row]:
         ("xen_notes", "Xen notes", _notes_cell),
         ("phys32_entry", "PVH entry (PHYS32_ENTRY)", _entry_cell),
         ("phys32_reloc", "relocation note (PHYS32_RELOC)", _reloc_cell),
+        ("dom0_capable", "dom0 capable (XENFEAT_dom0)", _dom0_cell),
+        ("supported_features", "SUPPORTED_FEATURES", _supported_cell),
+        ("features", "FEATURES", _features_cell),
+        ("bsd_symtab", "BSD_SYMTAB", _bsd_cell),
         ("load", "load range and size", _load_cell),
         ("lowest_p_paddr", "lowest p_paddr", lambda f: _hex(f.pstart)),
         ("lowest_p_offset", "its p_offset", lambda f: _hex(f.lowest_p_offset)),

@@ -29,8 +29,14 @@ def parse_u32(text: str, what: str) -> int:
 
 
 def human_size(n: int) -> str:
-    """'50 MiB', '1.5 GiB', '4 KiB', '512 B': for people, beside a hex value."""
-    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+    """'50 MiB', '1.5 GiB', '4 KiB', '512 B': for people, beside a hex value.
+    A value in the top half of the 64-bit space is an address of a kernel
+    linked high (GNU Mach, a virtual address) or a wrapped one, so it is told
+    from the top: '2^64 - 1 GiB', never '16777216 TiB'."""
+    if n > 1 << 63:
+        return f"2^64 - {human_size((1 << 64) - n)}" if n < 1 << 64 else f"{n:#x} B"
+    for unit, shift in (("EiB", 60), ("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20),
+                        ("KiB", 10)):
         if n >= 1 << shift:
             value = n / (1 << shift)
             text = f"{value:.2f}".rstrip("0").rstrip(".")

@@ -13,3 +13,13 @@ for folder in (_TESTS, *(p for p in sorted(_TESTS.iterdir()) if p.is_dir() and p
         "data", "realxen", "xenref", "__pycache__"))):
     if str(folder) not in sys.path:
         sys.path.insert(0, str(folder))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _eighty_columns(monkeypatch):
+    """Human output is laid out for $COLUMNS (noteforge.render.term): every
+    test sees the 80 columns of a pipe or a CI log, whatever the shell that
+    runs pytest exports."""
+    monkeypatch.setenv("COLUMNS", "80")

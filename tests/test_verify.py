@@ -201,7 +201,7 @@ def test_human_output_and_svg(capsys, tmp_path):
                "--svg", str(svg)])
     out = capsys.readouterr().out
     assert rc == 0
-    first = out.splitlines()[0]
+    first = " ".join(out.split("\n\n")[0].split())  # the verdict, wrapped at 80 columns
     # 512 MiB = 131072 pages from the bottom: [0, 0x9f000) + [0x100000,
     # 0x2000000) + [0x2100000, ...) ends at 0x20161000; the highest 2 MiB
     # aligned slot of 0x3200000 bytes below it is 0x1ce00000.

@@ -113,12 +113,12 @@ def _mib(pages: int) -> str:
 
 
 def _render(host: HostMap, cleaned: CleanedMap, d0, size: Dom0Size, doc: dict) -> None:
-    from rich.console import Console
     from rich.markup import escape
 
     from noteforge.render.mapview import render_map_bar
+    from noteforge.render.term import console as make_console
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = make_console()
     name = f", {host.map_name}" if host.map_name else ""
     console.print(f"[bold]{escape(host.source)}[/]: {host.source_format}{escape(name)}, "
                   f"{len(host.entries)} entries")
@@ -158,7 +158,8 @@ def _render(host: HostMap, cleaned: CleanedMap, d0, size: Dom0Size, doc: dict) -
         if dd["dom0_mem"] is not None and not size.exact and not size.fails:
             for a in size.assumptions:
                 console.print(f"  assumption: {escape(a)}", style="dim")
-    console.print(render_map_bar(d0.entries if d0 is not None else cleaned.entries))
+    console.print(render_map_bar(d0.entries if d0 is not None else cleaned.entries,
+                                 width=console.width))
     for w in doc["warnings"]:
         console.print(f"[yellow]warning:[/] {escape(w)}")
 

@@ -44,9 +44,7 @@ def register(app: typer.Typer) -> None:
             json.dump(result.to_dict(), sys.stdout, indent=2)
             sys.stdout.write("\n")
             return
-        from rich.console import Console
-
         from noteforge.render.notes import render_image
+        from noteforge.render.term import console
 
-        console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
-        render_image(result, console)
+        render_image(result, console())

@@ -146,11 +146,10 @@ def register(app: typer.Typer) -> None:
             json.dump(out, sys.stdout, indent=2)
             sys.stdout.write("\n")
         else:
-            from rich.console import Console
-
+            from noteforge.render.term import console as make_console
             from noteforge.render.verify import render_verdict
 
-            console = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+            console = make_console()
             render_verdict(verdict, kernel, console)
             if check is not None:
                 from noteforge.render.logcheck import render_check

@@ -3,7 +3,6 @@ designs. noteforge.designs computes; this only draws."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -19,11 +18,14 @@ from noteforge.designs import (
     format_text,
 )
 from noteforge.image.notes import guest_text
+from noteforge.render.term import wrap_text
 from noteforge.units import human_size
 
 
 def stdout_console() -> Console:
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    from noteforge.render.term import console
+
+    return console()
 
 
 def open_images(paths: list[str]):
@@ -56,91 +58,146 @@ def _cell(text: str) -> Text:
     return Text(text)
 
 
-def render_comparison(result: Comparison, console: Console) -> None:
-    table = Table(show_lines=False, header_style="bold")
-    table.add_column("")
+DIFFERS = "≠"  # marks a row whose cells differ between the images (colour is a second channel)
+LABEL_WIDTH = 32
+
+
+def _table_fits(result: Comparison, width: int) -> bool:
+    """The one-column-per-image table, when every cell fits on its line."""
+    label_w = max(len(r.label) for r in result.rows) + 2
+    cols = [max([len(Path(f.path).name)] + [len(r.cells[i]) for r in result.rows])
+            for i, f in enumerate(result.images)]
+    return label_w + sum(c + 3 for c in cols) + 4 <= width
+
+
+def _comparison_table(result: Comparison) -> Table:
+    table = Table(show_lines=False, header_style="bold", box=None, pad_edge=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("", no_wrap=True)
     for f in result.images:
-        table.add_column(Path(f.path).name, overflow="fold")
+        table.add_column(Path(f.path).name, no_wrap=True)
     for row in result.rows:
-        label = Text(row.label, style="bold magenta" if row.differs else "dim")
         cells = [_cell(c) for c in row.cells]
         if row.differs:
             for c in cells:
                 c.stylize("bold")
-        table.add_row(label, *cells)
-    console.print(table)
+        mark = Text(DIFFERS, style="bold magenta") if row.differs else Text("")
+        table.add_row(mark, Text(row.label, style="bold" if row.differs else "dim"), *cells)
+    return table
+
+
+def _comparison_stacked(result: Comparison, width: int) -> list[Text]:
+    """For a narrow terminal: a row whose cells agree on one line (label,
+    value); a row that differs under its label, one line per image number."""
+    lines: list[Text] = []
+    number_w = len(str(len(result.images)))
+    for row in result.rows:
+        if not row.differs:
+            label = "  " + row.label
+            lead = max(len(label) + 2, LABEL_WIDTH + 2)
+            value = _cell(row.cells[0])
+            if lead + 8 > width or len(label) > LABEL_WIDTH:
+                lines.append(Text(label, style="dim"))
+                lead = 6
+                first = Text(" " * lead)
+            else:
+                first = Text(label.ljust(lead), style="dim")
+            for i, piece in enumerate(wrap_text(value, width - lead)):
+                lines.append((first if i == 0 else Text(" " * lead)) + piece)
+            continue
+        lines.append(Text.assemble((DIFFERS, "bold magenta"), " ", (row.label, "bold")))
+        for i, cell in enumerate(row.cells, 1):
+            lead = 4 + number_w + 2
+            head = Text(f"    {str(i).rjust(number_w)}  ")
+            for j, piece in enumerate(wrap_text(_cell(cell), width - lead)):
+                lines.append((head if j == 0 else Text(" " * lead)) + piece)
+    return lines
+
+
+def render_comparison(result: Comparison, console: Console) -> None:
+    width = console.width
+    if _table_fits(result, width):
+        console.print(_comparison_table(result))
+    else:
+        for i, f in enumerate(result.images, 1):
+            console.print(Text(f"image {i}: {f.path}", style="bold"))
+        for line in _comparison_stacked(result, width):
+            console.print(line)
     where = f"map {result.map}" if result.map else "no map (give --e820 MAP for verdicts)"
     dom0 = f", dom0_mem {result.dom0_mem}" if result.dom0_mem else ""
-    console.print(Text(f"{where}{dom0}; rows in magenta differ between the images", style="dim"))
+    differ = sum(r.differs for r in result.rows)
+    console.print(Text(f"{where}{dom0}"))
+    console.print(Text(f"{DIFFERS} marks the {differ} rows that differ between the images"))
+
+
+def _say(console: Console, text: str | Text, *, first: str = "  ", rest: str = "    ") -> None:
+    """A sentence wrapped to the console, continuation lines indented under it."""
+    body = text if isinstance(text, Text) else Text(text)
+    for i, piece in enumerate(wrap_text(body, console.width - len(rest))):
+        console.print(Text(first if i == 0 else rest) + piece)
 
 
 def render_explanation(result: Explanation, console: Console) -> None:
+    """The image's facts, then one block per design: the alignment it yields,
+    where Xen 4.19+ would put the kernel with it (with a map), its problem
+    and the warnings of that placement, each under the design it belongs to."""
     f = result.facts
     name = Path(f.path).name
     guest = guest_text(f.guest_os, f.guest_version) or "unknown guest"
-    console.print(Text(f"{name}: {format_text(f)}, {guest}", style="bold"))
+    _say(console, Text(f"{name}: {format_text(f)}, {guest}", style="bold"), first="")
     if f.phys32_entry is None:
-        console.print("  no PHYS32_ENTRY note: not a PVH image, Xen will not boot it as PVH dom0")
+        _say(console, "no PHYS32_ENTRY note: not a PVH image, Xen will not boot it as PVH dom0")
     else:
-        console.print(f"  PVH entry {f.phys32_entry:#x}")
+        _say(console, f"PVH entry {f.phys32_entry:#x}")
     if f.pstart is not None and f.pend is not None:
-        console.print(f"  load range [{f.pstart:#x}, {f.pend:#x}) {human_size(f.pend - f.pstart)}"
+        _say(console, f"load range [{f.pstart:#x}, {f.pend:#x}) {human_size(f.pend - f.pstart)}"
                       f"; lowest PT_LOAD at p_offset {f.lowest_p_offset:#x}, max p_align "
                       f"{f.max_p_align:#x}")
     if f.relocatable:
         words = dict(zip(("align", "min", "max"), f.reloc_words or (), strict=False))
         shown = " ".join(f"{k} {v:#x}" for k, v in words.items() if v is not None)
-        console.print(f"  relocatable: PHYS32_RELOC {shown or 'with no words'}")
+        _say(console, f"relocatable: PHYS32_RELOC {shown or 'with no words'}")
+    elif f.pstart is not None:
+        _say(console, "not relocatable: no PHYS32_RELOC note, so Xen 4.19+ loads it only at "
+                      f"{f.pstart:#x}")
     else:
-        console.print("  not relocatable: no PHYS32_RELOC note, so Xen 4.19+ loads it only at "
-                      f"{f.pstart:#x}" if f.pstart is not None else "  not relocatable")
+        _say(console, "not relocatable")
     if f.need.align is None:
-        console.print("  alignment it needs: unknown (no PHYS32_RELOC align word, no bzImage "
+        _say(console, "alignment it needs: unknown (no PHYS32_RELOC align word, no bzImage "
                       "header)")
     else:
         where = "its PHYS32_RELOC note" if f.need.source == "note" else \
             "its bzImage header (kernel_alignment)"
-        console.print(f"  alignment it needs: {f.need.align:#x} ({human_size(f.need.align)}), "
+        _say(console, f"alignment it needs: {f.need.align:#x} ({human_size(f.need.align)}), "
                       f"from {where}")
     console.print()
 
-    table = Table(header_style="bold")
-    table.add_column("design")
-    table.add_column("alignment it yields")
-    if f.placements is not None:
-        table.add_column("where Xen 4.19+ would put the kernel")
+    console.print(Text("Designs", style="bold"))
     for d in f.designs:
-        cells = [Text(DESIGN_TITLES[d.design]), _cell(design_cell(d))]
+        console.print(Text(f"* {DESIGN_TITLES[d.design]}", style="bold"))
+        _say(console, Text.assemble("alignment: ", _cell(design_cell(d))))
+        outcome = f.placements.get(d.design) if f.placements is not None else None
         if f.placements is not None:
-            outcome = f.placements.get(d.design)
             if outcome is None:
-                cells.append(Text("- (no value)", style="dim"))
+                _say(console, Text("Xen 4.19+ with it: - (no value)", style="dim"))
             else:
                 text = outcome.text()
                 if d.design not in ("note", "xen") and not f.relocatable and (
                         outcome.relocated or not outcome.loads):
                     text += " (as if relocatable)"
-                cells.append(_cell(text))
-        table.add_row(*cells)
-    console.print(table)
-    problems = [(d.design, d.problem) for d in f.designs if d.problem and d.fit != "absent"]
-    if problems:
-        console.print(Text("Notes:", style="bold"))
-        for design, problem in problems:
-            console.print(f"  - {design}: {problem}")
+                _say(console, Text.assemble("Xen 4.19+ with it: ", _cell(text)))
+        if d.problem and d.fit != "absent":
+            _say(console, f"note: {d.problem}")
+        for w in (outcome.warnings if outcome is not None else ()):
+            _say(console, Text(f"warning: {w}", style="yellow"))
     if f.policies is not None:
+        console.print()
         console.print(Text(f"Verdicts on {result.map}"
                            + (f" (dom0_mem {result.dom0_mem})" if result.dom0_mem else "")
                            + ":", style="bold"))
         for policy, outcome in f.policies.items():
-            console.print(Text.assemble(f"  {POLICY_TITLES[policy]}: ", _cell(outcome.text())))
+            _say(console, Text.assemble(f"{POLICY_TITLES[policy]}: ", _cell(outcome.text())))
         xen = f.policies["xen"]
         if xen.loads and not xen.relocated:
-            console.print("  The kernel fits where it is linked, so Xen never moves it and no "
+            _say(console, "The kernel fits where it is linked, so Xen never moves it and no "
                           "design's alignment comes into play on this map.")
-    if f.placements is not None:
-        warnings = sorted({w for o in f.placements.values() if o for w in o.warnings})
-        for w in warnings:
-            console.print(Text(f"  warning: {w}", style="yellow"))
-
-

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from noteforge.image.notes import Note, XenParams, feature_names, guest_version_text
 from noteforge.image.open import KernelImage
+from noteforge.render.term import wrap_hex, wrap_text
 from noteforge.units import hexsize, human_size
 
 _RAW_SHOWN = 24  # bytes of desc shown in the table
@@ -159,6 +160,53 @@ def _notes_table(title: str, notes: tuple[Note, ...], xen: bool) -> Table:
     return t
 
 
+WIDE_TABLE = 140  # the one-row-per-note table needs this many columns
+
+
+def _notes_stacked(title: str, notes: tuple[Note, ...], xen: bool, width: int) -> Group:
+    """The notes laid out for a narrow terminal (80 columns): the type (or
+    owner), name and value on the first line, the value wrapped under itself;
+    then the size, where the note sits and its raw bytes, wrapped by whole
+    bytes; then what Xen says about it."""
+    firsts = [f"{n.type} ({n.type:#x})" if xen else n.owner for n in notes]
+    first_w = max(len(f) for f in firsts)
+    name_w = min(max(len(n.name) for n in notes), 24)
+    lines: list[Text] = [Text(title, style="bold")]
+    for first, n in zip(firsts, notes, strict=True):
+        head = Text(" " + (first.rjust(first_w) if xen else first.ljust(first_w)) + "  ")
+        name = Text(n.name, style="bold" if n.applied else ("yellow" if n.issues else "dim"))
+        if len(n.name) <= name_w:
+            head.append_text(name)
+            head.append(" " * (name_w - len(n.name) + 2))
+            lead = head.cell_len
+            for i, piece in enumerate(wrap_text(_value(n), width - lead)):
+                lines.append(head + piece if i == 0 else Text(" " * lead) + piece)
+        else:  # a long foreign name: the value goes under it
+            lines.append(head + name)
+            lead = 1 + first_w + 2
+            for piece in wrap_text(_value(n), width - lead):
+                lines.append(Text(" " * lead) + piece)
+        sub = " " * (1 + first_w + 2)
+        where = f"{n.descsz} bytes, {_origin(n)}: "
+        raw = n.desc[:_RAW_SHOWN]
+        hex_w = width - len(sub) - len(where)
+        if hex_w < 24:  # no room beside: the bytes go under
+            lines.append(Text(sub + where.rstrip(": "), style="dim"))
+            where, hex_w = "  ", width - len(sub) - 2
+        chunks = wrap_hex(raw, hex_w, group=4) if raw else ["-"]
+        if n.descsz > _RAW_SHOWN:
+            chunks[-1] += " …"
+        for i, chunk in enumerate(chunks):
+            lead = where if i == 0 else " " * len(where)
+            lines.append(Text(sub + lead + chunk, style="dim"))
+        for issue in n.issues:
+            if issue.startswith("no NUL within"):
+                continue
+            for piece in wrap_text(Text(f"↳ {issue}", style="yellow"), width - len(sub)):
+                lines.append(Text(sub) + piece)
+    return Group(*lines)
+
+
 def _effective(image: KernelImage) -> Table:
     e: XenParams = image.effective
     t = _kv("What Xen makes of them")
@@ -209,17 +257,24 @@ def render_image(image: KernelImage, console: Console) -> None:
     parts.append(_load(image))
     console.print(Group(*parts))
     console.print()
+    wide = console.width >= WIDE_TABLE
+
+    def notes_block(title: str, notes: tuple[Note, ...], xen: bool):
+        if wide:
+            return _notes_table(title, notes, xen=xen)
+        return _notes_stacked(title, notes, xen, console.width)
+
     if image.notes:
-        console.print(_notes_table("Xen notes, in the order Xen applies them", image.notes,
-                                   xen=True))
+        console.print(notes_block("Xen notes, in the order Xen applies them", image.notes,
+                                  xen=True))
     else:
         console.print(Text("No Xen notes.", style="bold red"))
     console.print()
     console.print(_effective(image))
     if image.other_notes:
         console.print()
-        console.print(_notes_table("Other notes (not read by Xen)", image.other_notes,
-                                   xen=False))
+        console.print(notes_block("Other notes (not read by Xen)", image.other_notes,
+                                  xen=False))
     if image.warnings:
         console.print()
         body = Text("\n".join(f"• {w}" for w in image.warnings))

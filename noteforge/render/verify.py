@@ -159,7 +159,7 @@ def render_verdict(v: Verdict, image: KernelImage, console: Console) -> None:
     console.print()
     console.print(Text(f"dom0 map on {v.map}", style="bold"))
     marks, _ = map_marks(v)
-    console.print(render_map_bar(v.dom0.entries, marks=marks))
+    console.print(render_map_bar(v.dom0.entries, marks=marks, width=console.width))
     if v.cleanup_changes:
         console.print(Text("Xen's clean-up of the firmware map:", style="bold"))
         for c in v.cleanup_changes:

@@ -127,8 +127,8 @@ def test_human_output(xen_log):
     assert "Xen printed this map after its own clean-up: nothing to change." in out
     assert "Dom0's map (pvh_setup_e820): dom0_mem=512M: 131072 pages (512.0 MiB)" in out
     assert "0x0000000020061000" in out  # 0x100000 + (131072 - 159) pages: dom0 RAM stops
-    assert "below 4 GiB" in out and "far above: reserved [0xfd00000000" in out
-    assert "usable 512 MiB" in out  # the legend, in MiB
+    assert "below 4 GiB" in out and "far above: R reserved [0xfd00000000" in out
+    assert "█ usable 512 MiB" in out  # the legend, with each type's glyph
 
 
 def test_human_output_for_a_firmware_map_with_changes(tmp_path):
@@ -206,29 +206,31 @@ def render(entries, **kw) -> list[str]:
 
 def test_picture_below_4g_with_holes_and_marks():
     entries = (E820Entry(0, 1 << 31, 1), E820Entry(0xC0000000, 0x100000000, 2))
-    lines = render(entries, width=64, marks=[(0x1000000, 0x4200000, "kernel", "bold red")])
+    # 76 columns: a 64-cell bar and room for a mark's label beside it.
+    lines = render(entries, width=76, marks=[(0x1000000, 0x4200000, "kernel", "bold red")])
     assert lines[0] == "below 4 GiB"
     assert lines[1].startswith("0G") and "1G" in lines[1] and "4G" in lines[1]
     bar = lines[2]
     assert len(bar) == 64
     assert bar[:32] == "█" * 32  # 2 GiB of RAM: half the bar
     assert bar[32:48] == "·" * 16  # the hole from 2 to 3 GiB
-    assert bar[48:] == "█" * 16
-    assert lines[3].rstrip() == "▲▲"  # 16-66 MiB touches the first two 64 MiB cells
-    assert "usable 2048 MiB" in lines[4] and "reserved 1024 MiB" in lines[4]
-    assert lines[5] == "▲ kernel [0x1000000, 0x41fffff] (50 MiB)"
+    assert bar[48:] == "R" * 16  # reserved has its own glyph: readable without colour
+    assert lines[3] == "▲▲ kernel"  # 16-66 MiB touches the first two 64 MiB cells
+    assert lines[4] == "█ usable 2 GiB  R reserved 1 GiB  · hole"
+    assert lines[5] == "lower case: some of that type in the cell"
+    assert lines[6] == "▲ kernel [0x1000000, 0x41fffff] (50 MiB)"
 
 
 def test_picture_above_4g_and_far_entries():
     host = parse_map_text(XEN_LOG, "x")
-    lines = render(host.entries, width=64)
+    lines = render(host.entries, width=76)
     assert any(line.startswith("4 GiB and above") for line in lines) is False  # no RAM above
     big = (E820Entry(0, 0xA0000, 1), E820Entry(0x100000000, 0x200000000, 1),
            E820Entry(0x280000000, 0x300000000, 2), E820Entry(0x3FFC00000000, 0x3FFC04000000, 2))
-    lines = render(big, width=64)
+    lines = render(big, width=76)
     assert "4 GiB and above (to 12 GiB)" in lines
     i = lines.index("4 GiB and above (to 12 GiB)")
     assert lines[i + 1].startswith("4G")
-    assert lines[i + 2] == "█" * 16 + "·" * 8 + "█" * 8  # 32 cells of 256 MiB
-    assert "far above: reserved [0x3ffc00000000, 0x3ffc03ffffff] (64 MiB)" in lines[i + 3]
-    assert lines[2][0] == "▂"  # 640 KiB of RAM in a 64 MiB cell: mostly hole
+    assert lines[i + 2] == "█" * 16 + "·" * 8 + "R" * 8  # 32 cells of 256 MiB
+    assert lines[i + 3] == "  far above: R reserved [0x3ffc00000000, 0x3ffc03ffffff] (64 MiB)"
+    assert lines[2][0] == "▄"  # 640 KiB of RAM in a 64 MiB cell: mostly hole
