@@ -191,7 +191,8 @@ def verify(
     if estimate is None:
         # Xen counts the boot modules (kernel file, initrd) as used memory when
         # it sizes dom0 (dom0_compute_nr_pages), so they matter near the limit.
-        modules = _file_size(image.path) + (initrd_size or 0)
+        kernel_file = image.file_size if image.file_size is not None else _file_size(image.path)
+        modules = kernel_file + (initrd_size or 0)
         estimate = XenEstimate(boot_modules=modules)
 
     size: Dom0Size | None = None

@@ -29,6 +29,7 @@ _COMMANDS = (
     "write",
     "compare",
     "matrix",
+    "check",
 )
 
 

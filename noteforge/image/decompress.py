@@ -22,7 +22,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from noteforge.errors import DecompressError
 
@@ -75,11 +75,13 @@ def detect(head: bytes) -> str | None:
 class Window:
     """Bytes [start, start + length) of a file: a payload inside a bzImage,
     or a whole compressed file. Read lazily, so stopping early also stops
-    reading the input."""
+    reading the input. `data`, when given, holds the file's bytes (a kernel
+    read out of a package, never written to disk); `path` is then its name."""
 
     path: str
     start: int
     length: int
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
     def open(self) -> _WindowReader:
         return _WindowReader(self)
@@ -91,7 +93,8 @@ class _WindowReader(io.RawIOBase):
 
     def __init__(self, window: Window):
         super().__init__()
-        self._fd = os.open(window.path, os.O_RDONLY)
+        self._data = window.data
+        self._fd = os.open(window.path, os.O_RDONLY) if window.data is None else -1
         self._pos = window.start
         self._end = window.start + window.length
         self.consumed = 0
@@ -105,7 +108,10 @@ class _WindowReader(io.RawIOBase):
             size = remain
         if size <= 0:
             return b""
-        data = os.pread(self._fd, size, self._pos)
+        if self._data is not None:
+            data = self._data[self._pos : self._pos + size]
+        else:
+            data = os.pread(self._fd, size, self._pos)
         self._pos += len(data)
         self.consumed += len(data)
         return data
@@ -128,7 +134,7 @@ class _WindowReader(io.RawIOBase):
         return self._end - self._pos
 
     def close(self) -> None:
-        if not self.closed:
+        if not self.closed and self._fd >= 0:
             os.close(self._fd)
         super().close()
 

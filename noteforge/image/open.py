@@ -65,15 +65,22 @@ class FileSource:
 
     _BLOCK = 1 << 16
 
-    def __init__(self, path: str, base: int, size: int, name: str):
+    def __init__(self, path: str, base: int, size: int, name: str, data: bytes | None = None):
         self.path = path
         self.base = base
         self.size = size
         self.name = name
-        self._fd = os.open(path, os.O_RDONLY)
+        # `data`: the file's bytes, when the image was read out of a package.
+        self._data = data
+        self._fd = os.open(path, os.O_RDONLY) if data is None else -1
         # Small reads (note headers, names, strings) come in runs over the same
         # few KiB: serve them from a couple of cached 64 KiB blocks.
         self._blocks: dict[int, bytes] = {}
+
+    def _pread(self, length: int, offset: int) -> bytes:
+        if self._data is not None:
+            return self._data[offset : offset + length]
+        return os.pread(self._fd, length, offset)
 
     def _block(self, index: int) -> bytes:
         block = self._blocks.get(index)
@@ -81,7 +88,7 @@ class FileSource:
             if len(self._blocks) >= 8:
                 self._blocks.pop(next(iter(self._blocks)))
             start = index * self._BLOCK
-            block = os.pread(self._fd, min(self._BLOCK, self.size - start), self.base + start)
+            block = self._pread(min(self._BLOCK, self.size - start), self.base + start)
             self._blocks[index] = block
         return block
 
@@ -94,7 +101,7 @@ class FileSource:
             skip = offset - first * self._BLOCK
             data = data[skip : skip + length]
         else:
-            data = os.pread(self._fd, length, self.base + offset)
+            data = self._pread(length, self.base + offset)
         if len(data) != length:  # the file shrank under us
             raise ImageError(past_end(self, offset, length, what))
         return data
@@ -103,7 +110,8 @@ class FileSource:
         return cstring_from(self, offset, cap, what)
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
 
 
 class StreamSource:
@@ -244,6 +252,7 @@ class KernelImage:
     kernel_version: str | None
     header: ElfHeader | None = None
     decompressed_bytes: int | None = None  # how much of the payload was decompressed
+    file_size: int | None = None  # bytes of the image file (Xen's boot module)
 
     @property
     def pvh(self) -> bool:
@@ -309,39 +318,53 @@ class _Located:
     declared: int | None  # decompressed size the image states
     limit: int
     name: str  # how errors name the ELF
+    data: bytes | None = None  # the file's bytes, for an image read out of a package
+
+    @property
+    def file_size(self) -> int:
+        return self.window.length if self.setup is None else self.setup.file_size
 
 
-def _locate(path: str, ceiling: int) -> _Located:
-    try:
-        st = os.stat(path)
-    except OSError as err:
-        raise ImageError(f"{path}: cannot open ({err.strerror})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise ImageError(f"{path}: not a regular file")
-    size = st.st_size
-    try:
-        with open(path, "rb") as f:
-            head = f.read(_HEAD)
-    except OSError as err:
-        raise ImageError(f"{path}: cannot read ({err.strerror})") from None
+def _read_at(path: str, data: bytes | None, offset: int, length: int) -> bytes:
+    if data is not None:
+        return data[offset : offset + length]
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(length)
+
+
+def _locate(path: str, ceiling: int, data: bytes | None = None) -> _Located:
+    if data is not None:
+        size = len(data)
+        head = data[:_HEAD]
+    else:
+        try:
+            st = os.stat(path)
+        except OSError as err:
+            raise ImageError(f"{path}: cannot open ({err.strerror})") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise ImageError(f"{path}: not a regular file")
+        size = st.st_size
+        try:
+            with open(path, "rb") as f:
+                head = f.read(_HEAD)
+        except OSError as err:
+            raise ImageError(f"{path}: cannot read ({err.strerror})") from None
     if len(head) < 4:
         raise ImageError(f"{at(path, 0)}: file of {size} bytes is too short for any kernel image")
     if head.startswith(ELF_MAGIC):
         fmt = "elf64" if len(head) > 4 and head[4] == 2 else "elf32"
-        return _Located(path, fmt, None, None, decompress.Window(path, 0, size), None, size,
-                        path)
+        return _Located(path, fmt, None, None, decompress.Window(path, 0, size, data), None,
+                        size, path, data)
     if is_bzimage(head):
         setup = parse_setup_header(head, size, path)
-        with open(path, "rb") as f:
-            f.seek(setup.payload_offset)
-            phead = f.read(16)
-            f.seek(setup.payload_end - 4)
-            trailer = f.read(4)
+        phead = _read_at(path, data, setup.payload_offset, 16)
+        trailer = _read_at(path, data, setup.payload_end - 4, 4)
         pname = f"{path} [payload]"
         if phead.startswith(ELF_MAGIC):
-            window = decompress.Window(path, setup.payload_offset, setup.payload_length)
+            window = decompress.Window(path, setup.payload_offset, setup.payload_length, data)
             return _Located(path, "bzimage", None, setup, window, None, setup.payload_length,
-                            pname)
+                            pname, data)
         method = decompress.detect(phead)
         if method is None:
             raise ImageError(
@@ -352,22 +375,20 @@ def _locate(path: str, ceiling: int) -> _Located:
         # Every format but gzip has the size appended after its stream
         # (Linux's size_append); gzip's own trailer already ends with it.
         length = setup.payload_length if method == "gzip" else setup.payload_length - 4
-        window = decompress.Window(path, setup.payload_offset, length)
+        window = decompress.Window(path, setup.payload_offset, length, data)
         _check_declared(path, setup.payload_end - 4, declared, ceiling)
         return _Located(path, "bzimage", method, setup, window, declared, declared,
-                        f"{path} [{method} payload, decompressed]")
+                        f"{path} [{method} payload, decompressed]", data)
     method = decompress.detect(head)
     if method is not None:
         declared = None
         if method == "gzip" and size >= 18:
-            with open(path, "rb") as f:
-                f.seek(size - 4)
-                declared = struct.unpack("<I", f.read(4))[0]
+            declared = struct.unpack("<I", _read_at(path, data, size - 4, 4))[0]
             _check_declared(path, size - 4, declared, ceiling)
         return _Located(path, "elf." + decompress.SUFFIX[method], method, None,
-                        decompress.Window(path, 0, size), declared,
+                        decompress.Window(path, 0, size, data), declared,
                         declared if declared is not None else ceiling,
-                        f"{path} [decompressed]")
+                        f"{path} [decompressed]", data)
     raise ImageError(
         f"{at(path, 0)}: not an ELF, a bzImage or a compressed ELF (starts with {head[:8].hex()})"
     )
@@ -388,7 +409,7 @@ def _check_declared(path: str, where: int, declared: int, ceiling: int) -> None:
 
 def _source(loc: _Located) -> FileSource | StreamSource:
     if loc.compression is None:
-        return FileSource(loc.path, loc.window.start, loc.window.length, loc.name)
+        return FileSource(loc.path, loc.window.start, loc.window.length, loc.name, loc.data)
     method = loc.compression
 
     def chunks() -> Iterator[bytes]:
@@ -407,13 +428,18 @@ def _source(loc: _Located) -> FileSource | StreamSource:
 # --- public API ------------------------------------------------------------------
 
 
-def open_image(path: str | os.PathLike, *, max_decompressed: int | None = None) -> KernelImage:
+def open_image(
+    path: str | os.PathLike, *, max_decompressed: int | None = None, data: bytes | None = None
+) -> KernelImage:
     """Read a kernel image (ELF, bzImage, compressed ELF) and everything Xen
     makes of its notes. Raises ImageError / DecompressError (one line, naming
-    the file and offset) on anything it cannot read."""
+    the file and offset) on anything it cannot read.
+
+    `data`: the image's bytes, already in memory (a kernel read out of a
+    package by noteforge.packages); `path` then only names it."""
     path = os.fspath(path)
     ceiling = decompress.DEFAULT_CEILING if max_decompressed is None else max_decompressed
-    loc = _locate(path, ceiling)
+    loc = _locate(path, ceiling, data)
     src = _source(loc)
     try:
         return _describe(loc, src)
@@ -496,6 +522,7 @@ def _describe(loc: _Located, src: FileSource | StreamSource) -> KernelImage:
         kernel_version=loc.setup.kernel_version if loc.setup else None,
         header=hdr,
         decompressed_bytes=src.decompressed if isinstance(src, StreamSource) else None,
+        file_size=loc.file_size,
     )
 
 

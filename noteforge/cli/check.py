@@ -1,0 +1,129 @@
+"""`noteforge check TARGET...`: a packager's gate. One line per kernel found
+(in images, packages, directories), PASS or FAIL with every reason. Exit 0
+all pass, 1 any fails, 2 bad input (a target that cannot be read: its error
+line is printed and the other targets are still checked)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+REQUIRE_HELP = (
+    "Requirements to check, comma-separated: pvh, dom0, reloc, config, loads, all; "
+    "no-NAME drops one from the default (all; loads only with --e820)."
+)
+XEN_HELP = (
+    "With --e820: the Xen version(s) to check under (as verify's --xen-version; "
+    "repeat for several)."
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("check")
+    def check_cmd(
+        targets: Annotated[
+            list[str],
+            typer.Argument(help="Kernel images, packages (.deb, .rpm, Arch .pkg.tar.*) or "
+                           "directories of them."),
+        ],
+        require: Annotated[
+            list[str] | None, typer.Option("--require", help=REQUIRE_HELP)
+        ] = None,
+        xen_version: Annotated[
+            list[str] | None, typer.Option("--xen-version", help=XEN_HELP)
+        ] = None,
+        e820: Annotated[
+            list[str] | None,
+            typer.Option("--e820", help="A machine's memory map (repeat for several): the "
+                         "kernel must load on every one."),
+        ] = None,
+        dom0_mem: Annotated[
+            str | None, typer.Option("--dom0-mem", help="dom0_mem for --e820 (Xen's syntax).")
+        ] = None,
+        explain: Annotated[
+            bool, typer.Option("--explain", help="Under each kernel: its note values beside "
+                               "the configuration settings behind them.")
+        ] = False,
+        markdown: Annotated[
+            bool, typer.Option("--markdown", help="Print a Markdown survey table instead.")
+        ] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Check that each kernel in TARGET... can be a relocatable PVH dom0: a PVH entry
+        inside the image, XENFEAT_dom0, sane PHYS32_RELOC words, notes that agree with the
+        kernel's configuration, and (with --e820) that it loads on every machine. Exit 0 all
+        pass, 1 any fails, 2 bad input."""
+        from noteforge.check import Machine, check_kernel, parse_requirements
+        from noteforge.errors import NoteforgeError
+        from noteforge.packages.find import config_of, find_kernels, open_found
+
+        maps = e820 or []
+        selected, explicit = parse_requirements(require, bool(maps))
+        versions: list[str | None] = list(xen_version or []) or [None]
+        if xen_version:
+            from noteforge.verify import refuses_without_dom0_feature
+
+            for v in xen_version:
+                refuses_without_dom0_feature(v)  # a bad version is a usage error, now
+        machines = []
+        if "loads" in selected:
+            from noteforge.maps.read import read_map
+
+            machines = [Machine(m, read_map(m)) for m in maps]
+        want_config = "config" in selected or "reloc" in selected
+
+        results, errors = [], []
+        for target in targets:
+            try:
+                found = find_kernels(target)
+            except NoteforgeError as err:
+                errors.append(str(err))
+                _emit_error(err, as_json or markdown)
+                continue
+            for kernel in found:
+                try:
+                    image = open_found(kernel)
+                    config = config_of(kernel, embedded=want_config) if want_config else None
+                    result = check_kernel(
+                        image, config, name=kernel.name, package=kernel.package,
+                        requirements=selected, explicit=explicit, machines=machines,
+                        xen_versions=versions, dom0_mem=dom0_mem,
+                    )
+                except NoteforgeError as err:
+                    errors.append(str(err))
+                    _emit_error(err, as_json or markdown)
+                    continue
+                results.append(result)
+                if not (as_json or markdown):
+                    _emit(result, explain)
+        if as_json:
+            json.dump({"requirements": list(selected),
+                       "passed": not errors and all(r.passed for r in results),
+                       "kernels": [r.to_dict() for r in results], "errors": errors},
+                      sys.stdout, indent=2)
+            sys.stdout.write("\n")
+        elif markdown:
+            from noteforge.render.check import survey_table
+
+            print("\n".join(survey_table(results)))
+        if errors:
+            raise typer.Exit(2)
+        if not all(r.passed for r in results):
+            raise typer.Exit(1)
+
+
+def _emit(result, explain: bool) -> None:
+    from noteforge.render.check import explain_lines, verdict_line
+
+    print(verdict_line(result), flush=True)
+    if explain:
+        print("\n".join(explain_lines(result)), flush=True)
+
+
+def _emit_error(err, quiet: bool) -> None:
+    print(f"noteforge: error: {err}", file=sys.stderr, flush=True)
+    if not quiet:
+        print(f"ERROR {err}", flush=True)

@@ -1,0 +1,61 @@
+"""Rendering of `noteforge check`: one line per kernel (PASS or FAIL with
+every reason), optionally each kernel's note values beside the
+configuration behind them, or a Markdown survey table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from noteforge.check import KernelCheck
+
+
+def verdict_line(result: KernelCheck) -> str:
+    if result.passed:
+        skipped = [f"{r.name} not checked: {'; '.join(r.reasons)}"
+                   for r in result.requirements if r.status == "skip"]
+        return f"PASS  {result.name}" + (f" ({'; '.join(skipped)})" if skipped else "")
+    return f"FAIL  {result.name}: " + "; ".join(result.failures)
+
+
+def explain_lines(result: KernelCheck) -> list[str]:
+    """The note values beside the settings that explain them, indented."""
+    out = [f"      config: {result.config_source or 'not found'}"]
+    width = max(len(f.note) for f in result.facts)
+    vwidth = max(len(f.value or "absent") for f in result.facts)
+    for f in result.facts:
+        setting = "?" if f.setting is None else f.setting
+        out.append(f"      {f.note:<{width}}  {f.value or 'absent':<{vwidth}}  "
+                   f"{f.config}={setting}")
+    return out
+
+
+_SURVEY_COLUMNS = ("kernel", "check", "PHYS32_RELOC (align, min, max)", "XENFEAT_dom0",
+                   "XEN_PVH", "XEN_DOM0", "PHYSICAL_ALIGN", "PHYSICAL_START", "RELOCATABLE",
+                   "RANDOMIZE_BASE")
+
+
+def survey_table(results: Sequence[KernelCheck]) -> list[str]:
+    """A Markdown table, one row per kernel: what it carries and the
+    configuration values behind it."""
+    out = ["| " + " | ".join(_SURVEY_COLUMNS) + " |",
+           "|" + "---|" * len(_SURVEY_COLUMNS)]
+    for r in results:
+        facts = {f.note: f for f in r.facts}
+        reloc = r.notes.get("phys32_reloc")
+        reloc_text = "none" if reloc is None else ", ".join(
+            "-" if reloc[k] is None else f"{reloc[k]:#x}" for k in ("align", "min", "max"))
+        dom0 = facts["XENFEAT_dom0"].value or "-"
+        failed = [q.name for q in r.requirements if q.status == "fail"]
+        verdict = "PASS" if r.passed else "FAIL (" + ", ".join(failed) + ")"
+
+        def cfg(note: str, facts: dict = facts) -> str:
+            s = facts[note].setting
+            return "?" if s is None else s
+
+        kernel = r.name.rsplit("/", 1)[-1]
+        out.append("| " + " | ".join([
+            f"`{kernel}`", verdict, reloc_text, dom0, cfg("PHYS32_ENTRY"), cfg("XENFEAT_dom0"),
+            cfg("PHYS32_RELOC align"), cfg("PHYS32_RELOC min"), cfg("bzImage relocatable_kernel")
+            if "bzImage relocatable_kernel" in facts else "?", cfg("PHYS32_RELOC max"),
+        ]) + " |")
+    return out
