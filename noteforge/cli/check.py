@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
         pass, 1 any fails, 2 bad input."""
         from noteforge.check import Machine, check_kernel, parse_requirements
         from noteforge.errors import NoteforgeError
-        from noteforge.packages.find import config_of, find_kernels, open_found
+        from noteforge.packages.find import config_of, open_found, scan_target, with_configs_from
 
         maps = e820 or []
         selected, explicit = parse_requirements(require, bool(maps))
@@ -76,29 +76,34 @@ def register(app: typer.Typer) -> None:
         want_config = "config" in selected or "reloc" in selected
 
         results, errors = [], []
+        scans = []
         for target in targets:
             try:
-                found = find_kernels(target)
+                scans.append(scan_target(target))
+            except NoteforgeError as err:
+                errors.append(str(err))
+                _emit_error(err, as_json or markdown)
+        # A kernel may take its configuration from another package given with it.
+        configs = {m: c for s in scans for m, c in s.configs.items()}
+        for kernel in with_configs_from([k for s in scans for k in s.kernels], configs):
+            try:
+                image = open_found(kernel)
+                config = config_of(kernel, embedded=want_config) if want_config else None
+                result = check_kernel(
+                    image, config, name=kernel.name, package=kernel.package,
+                    requirements=selected, explicit=explicit, machines=machines,
+                    xen_versions=versions, dom0_mem=dom0_mem,
+                )
             except NoteforgeError as err:
                 errors.append(str(err))
                 _emit_error(err, as_json or markdown)
                 continue
-            for kernel in found:
-                try:
-                    image = open_found(kernel)
-                    config = config_of(kernel, embedded=want_config) if want_config else None
-                    result = check_kernel(
-                        image, config, name=kernel.name, package=kernel.package,
-                        requirements=selected, explicit=explicit, machines=machines,
-                        xen_versions=versions, dom0_mem=dom0_mem,
-                    )
-                except NoteforgeError as err:
-                    errors.append(str(err))
-                    _emit_error(err, as_json or markdown)
-                    continue
-                results.append(result)
-                if not (as_json or markdown):
-                    _emit(result, explain)
+            results.append(result)
+            if not (as_json or markdown):
+                _emit(result, explain)
+        if not results and not errors:
+            errors.append("no kernel in " + ", ".join(targets))
+            _emit_error(errors[-1], as_json or markdown)
         if as_json:
             json.dump({"requirements": list(selected),
                        "passed": not errors and all(r.passed for r in results),

@@ -5,6 +5,7 @@ debian-binary, an RPM lead, or a (compressed) tar archive."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 
@@ -68,18 +69,48 @@ def read_members(path: str, fmt: str) -> Members:
     return read_arch(path)
 
 
-def kernels_in_package(path: str, fmt: str) -> list[FoundKernel]:
+@dataclass(frozen=True)
+class Scanned:
+    """What one target holds: its kernels, and every configuration file of its
+    packages by member path (a kernel in another package given beside it may
+    use one: Debian 7.x ships the image in linux-binary-*, the config in
+    linux-base-*)."""
+
+    target: str
+    kernels: tuple[FoundKernel, ...]
+    configs: dict[str, tuple[str, str]]  # member -> (PACKAGE:MEMBER, text)
+
+
+def scan_package(path: str, fmt: str) -> Scanned:
     members = read_members(path, fmt)
+    configs = {m: (f"{path}:{m}", data.decode("utf-8", "replace"))
+               for m, data in members.configs.items()}
     found = []
     for member, data in members.kernels.items():
-        cfg = config_for(member)
-        text = members.configs.get(cfg)
+        name, text = configs.get(config_for(member), (None, None))
         found.append(FoundKernel(
             name=f"{path}:{member}", package=path, package_format=fmt, member=member,
-            data=data, config_name=f"{path}:{cfg}" if text is not None else None,
-            config_text=text.decode("utf-8", "replace") if text is not None else None,
+            data=data, config_name=name, config_text=text,
         ))
-    return found
+    return Scanned(path, tuple(found), configs)
+
+
+def kernels_in_package(path: str, fmt: str) -> list[FoundKernel]:
+    return list(scan_package(path, fmt).kernels)
+
+
+def with_configs_from(kernels: list[FoundKernel],
+                      configs: dict[str, tuple[str, str]]) -> list[FoundKernel]:
+    """Each packaged kernel without a configuration of its own gets the one at
+    its configuration path in `configs` (from the other packages given)."""
+    out = []
+    for k in kernels:
+        if k.config_text is None and k.member is not None:
+            hit = configs.get(config_for(k.member))
+            if hit is not None:
+                k = dataclasses.replace(k, config_name=hit[0], config_text=hit[1])
+        out.append(k)
+    return out
 
 
 def config_beside(path: str) -> tuple[str | None, str | None]:
@@ -102,27 +133,41 @@ def config_beside(path: str) -> tuple[str | None, str | None]:
     return candidate, data.decode("utf-8", "replace")
 
 
-def find_kernels(target: str) -> list[FoundKernel]:
-    """Every kernel `target` holds, in order: a package's kernels in archive
-    order, a directory's files sorted by name (not recursive)."""
+def scan_target(target: str) -> Scanned:
+    """Every kernel `target` holds, in order (a package's kernels in archive
+    order, a directory's files sorted by name, not recursive), and the
+    configuration files of its packages."""
     if os.path.isdir(target):
         from noteforge.fleet.inputs import expand_paths
 
-        out: list[FoundKernel] = []
+        kernels: list[FoundKernel] = []
+        configs: dict[str, tuple[str, str]] = {}
         for path in expand_paths([target], images=True):
-            out += find_kernels(path)
-        return out
+            sub = scan_target(path)
+            kernels += sub.kernels
+            configs.update(sub.configs)
+        return Scanned(target, tuple(with_configs_from(kernels, configs)), configs)
     if not os.path.exists(target):
         raise ImageError(f"{target}: cannot open (No such file or directory)")
     fmt = package_format(target)
     if fmt is not None:
-        found = kernels_in_package(target, fmt)
-        if not found:
+        scanned = scan_package(target, fmt)
+        if not scanned.kernels and not scanned.configs:
             raise ImageError(f"{target}: a {fmt} package holding no kernel (looked for "
                              "boot/vmlinuz-*, lib/modules/*/vmlinuz, usr/lib/modules/*/vmlinuz)")
-        return found
+        return scanned
     cfg_name, cfg_text = config_beside(target)
-    return [FoundKernel(target, None, None, None, None, cfg_name, cfg_text)]
+    return Scanned(target, (FoundKernel(target, None, None, None, None, cfg_name, cfg_text),),
+                   {})
+
+
+def find_kernels(target: str) -> list[FoundKernel]:
+    """The kernels of one target; a target holding none is an error."""
+    scanned = scan_target(target)
+    if not scanned.kernels:
+        raise ImageError(f"{target}: holds no kernel, only configuration files "
+                         f"({', '.join(scanned.configs)})")
+    return list(scanned.kernels)
 
 
 def choose(found: list[FoundKernel], target: str, kernel: str | None) -> FoundKernel:
