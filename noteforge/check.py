@@ -11,7 +11,9 @@ Requirements (REQUIREMENTS; `--require` chooses):
           KERNEL_IMAGE_SIZE - 1), the image inside [min, max]
   config  the notes agree with the kernel's own configuration, when it can
           be read (beside the image, in the package, or CONFIG_IKCONFIG)
-  loads   with maps: Xen places it on every map under every Xen version
+  loads   with maps: Xen places it on every map under every Xen release
+          (xen_versions: ReleaseChoice values or release strings; None: the
+          map's own banner, else the newest release, as verify chooses)
 """
 
 from __future__ import annotations
@@ -38,9 +40,12 @@ class Requirement:
     name: str
     status: str  # "pass" | "fail" | "skip"
     reasons: tuple[str, ...] = ()
+    # A one-line digest when the reasons are one per combination (loads).
+    summary: str | None = None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "status": self.status, "reasons": list(self.reasons)}
+        return {"name": self.name, "status": self.status, "reasons": list(self.reasons),
+                "summary": self.summary}
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ class KernelCheck:
     @property
     def failures(self) -> list[str]:
         return [f"{r.name}: {reason}" for r in self.requirements if r.status == "fail"
-                for reason in r.reasons]
+                for reason in ((r.summary,) if r.summary else r.reasons)]
 
     def to_dict(self) -> dict:
         return {
@@ -166,9 +171,12 @@ def _dom0(image: KernelImage) -> Requirement:
         return Requirement("dom0", "pass", (
             "no SUPPORTED_FEATURES note: Xen does not check XENFEAT_dom0",))
     if not eff.dom0_capable:
+        from noteforge.xen.releases import XENFEAT_DOM0 as CHECK
+        from noteforge.xen.releases import releases_with, span_text
+
         return Requirement("dom0", "fail", (
-            f"SUPPORTED_FEATURES {feats or 0:#x} lacks XENFEAT_dom0 (bit 11): Xen 4.20.4+, "
-            "4.21.2+ and 4.22+ refuse it as dom0",))
+            f"SUPPORTED_FEATURES {feats or 0:#x} lacks XENFEAT_dom0 (bit 11): Xen "
+            f"{span_text(releases_with(CHECK))} refuse it as dom0",))
     return Requirement("dom0", "pass", (f"SUPPORTED_FEATURES {feats or 0:#x} has XENFEAT_dom0",))
 
 
@@ -302,7 +310,7 @@ class Machine:
     host: object  # maps.model.HostMap
 
 
-def _loads(image: KernelImage, machines: Sequence[Machine], xen_versions: Sequence[str | None],
+def _loads(image: KernelImage, machines: Sequence[Machine], xen_versions: Sequence[object],
            dom0_mem: str | None) -> Requirement:
     from noteforge.verify import verify
 
@@ -313,12 +321,15 @@ def _loads(image: KernelImage, machines: Sequence[Machine], xen_versions: Sequen
             verdict = verify(image, machine.host, dom0_mem=dom0_mem, xen_version=version,
                              advise=False)
             if not verdict.loads:
-                under = f" under Xen {version}" if version else ""
+                release = verdict.release.release if verdict.release else version
+                under = f" under Xen {release}" if release else ""
                 what = verdict.message or verdict.reason
-                reasons.append(f"does not load on {machine.name}{under}: {verdict.reason}"
+                reasons.append(f"{machine.name}{under}: {verdict.reason}"
                                + (f" ({what})" if what and what != verdict.reason else ""))
     if reasons:
-        return Requirement("loads", "fail", tuple(reasons))
+        return Requirement("loads", "fail", tuple(reasons),
+                           f"does not load in {len(reasons)} of {count} combination(s) of "
+                           "machine and Xen release (one line each below)")
     return Requirement("loads", "pass", (f"loads in all {count} combination(s)",))
 
 
@@ -331,7 +342,7 @@ def check_kernel(
     requirements: Sequence[str] = ("pvh", "dom0", "reloc", "config"),
     explicit: frozenset[str] = frozenset(),
     machines: Sequence[Machine] = (),
-    xen_versions: Sequence[str | None] = (None,),
+    xen_versions: Sequence[object] = (None,),
     dom0_mem: str | None = None,
 ) -> KernelCheck:
     results = []

@@ -16,8 +16,9 @@ REQUIRE_HELP = (
     "no-NAME drops one from the default (all; loads only with --e820)."
 )
 XEN_HELP = (
-    "With --e820: the Xen version(s) to check under (as verify's --xen-version; "
-    "repeat for several)."
+    "With --e820: the Xen release(s) to check under: 4.20.4, 4.19 (its newest), a list "
+    "'4.17,4.22', 'all', a Debian version or banner; repeat for more. Default: the map's "
+    "Xen banner, else the newest release."
 )
 
 
@@ -62,12 +63,15 @@ def register(app: typer.Typer) -> None:
 
         maps = e820 or []
         selected, explicit = parse_requirements(require, bool(maps))
-        versions: list[str | None] = list(xen_version or []) or [None]
+        versions: list[object] = [None]
         if xen_version:
-            from noteforge.verify import refuses_without_dom0_feature
+            from noteforge.xen.releases import ReleaseChoice, parse_release, parse_release_list
 
+            versions = []
             for v in xen_version:
-                refuses_without_dom0_feature(v)  # a bad version is a usage error, now
+                several = parse_release_list(v)
+                versions += ([parse_release(v)] if several is None else
+                             [ReleaseChoice(r, "flag", str(r)) for r in several])
         machines = []
         if "loads" in selected:
             from noteforge.maps.read import read_map
@@ -121,9 +125,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _emit(result, explain: bool) -> None:
-    from noteforge.render.check import explain_lines, verdict_line
+    from noteforge.render.check import combination_lines, explain_lines, verdict_line
 
     print(verdict_line(result), flush=True)
+    for line in combination_lines(result):
+        print(line, flush=True)
     if explain:
         print("\n".join(explain_lines(result)), flush=True)
 

@@ -17,6 +17,12 @@ def verdict_line(result: KernelCheck) -> str:
     return f"FAIL  {result.name}: " + "; ".join(result.failures)
 
 
+def combination_lines(result: KernelCheck) -> list[str]:
+    """One indented line per failing combination of machine and Xen release."""
+    return [f"      does not load on {reason}" for r in result.requirements
+            if r.status == "fail" and r.summary for reason in r.reasons]
+
+
 def explain_lines(result: KernelCheck) -> list[str]:
     """The note values beside the settings that explain them, indented."""
     out = [f"      config: {result.config_source or 'not found'}"]
