@@ -16,15 +16,14 @@ Reading is proportionate to what the notes need, not to the file size:
 
 from __future__ import annotations
 
-import contextlib
 import mmap
 import os
 import re
 import stat
 import struct
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from noteforge.errors import DecompressError, ImageError, UsageError, at
 from noteforge.image import decompress
@@ -290,7 +289,7 @@ class KernelImage:
 @dataclass(frozen=True)
 class ExtractResult:
     source: str
-    output: str
+    output: str | None
     format: str
     compression: str | None
     payload_offset: int
@@ -718,9 +717,14 @@ def extract_vmlinux(
     does; pipelines rely on it; result.copied says so). When out_path is a
     directory (or ends in '/'), the file is named like `cp` would not:
     DIR/vmlinux-<version>, the version from the bzImage header or the
-    kernel's banner. The write is atomic: a temporary file in the target
-    directory, fsync, rename; on any error nothing is left behind and an
-    existing output is untouched."""
+    kernel's banner. The write is atomic (noteforge.write.atomic: an unnamed
+    file in the target directory, fsync, rename), so on any error or kill
+    nothing is left behind and an existing output is untouched. The output is
+    checked as the writer's -o is (noteforge.write.target): never the input,
+    never a symbolic link."""
+    from noteforge.write.atomic import AtomicFile
+    from noteforge.write.target import output_path
+
     path = os.fspath(path)
     out_path = os.fspath(out_path)
     into_dir = out_path.endswith(os.sep) or os.path.isdir(out_path)
@@ -729,68 +733,87 @@ def extract_vmlinux(
     ceiling = decompress.DEFAULT_CEILING if max_decompressed is None else max_decompressed
     loc = _locate(path, ceiling)
     copied = loc.format in ("elf32", "elf64")
-    if not into_dir and os.path.exists(out_path) and os.path.samefile(path, out_path):
-        raise UsageError(f"{out_path}: the output would overwrite the input")
     if into_dir:
         target_dir = os.path.abspath(out_path)
     else:
+        output_path(path, out_path, in_place_hint=False)
         target_dir = os.path.dirname(os.path.abspath(out_path))
         if not os.path.isdir(target_dir):
             raise UsageError(f"{out_path}: no such directory {target_dir}")
+    umask = os.umask(0)
+    os.umask(umask)
+    placeholder = os.path.join(target_dir, "vmlinux") if into_dir else out_path
+    with AtomicFile(placeholder, mode=0o666 & ~umask) as out:
+        size, head = _decompress_into(loc, out.write_at)
+        out.sync()
+        version = (loc.setup.kernel_version or "").split(" ", 1)[0] if loc.setup else ""
+        if into_dir:
+            if not version:
+                version = _banner_version(out.fd) or ""
+            if not version or "/" in version:
+                raise UsageError(f"{path}: no kernel version string to name the output in "
+                                 f"{out_path} (vmlinux-<version>); give a file name with -o")
+            out_path = os.path.join(out_path, f"vmlinux-{version}")
+            out.target = Path(output_path(path, out_path, in_place_hint=False))
+        out.commit()
+    return _extract_result(path, out_path, loc, size, head, copied=copied,
+                           version=version or None)
+
+
+def extract_into(path: str | os.PathLike, fd: int, *, max_decompressed: int | None = None,
+                 what: str = "temporary file") -> ExtractResult:
+    """extract_vmlinux into an open (typically unnamed) file: the writer's
+    copy of a bzImage's ELF, which must not outlive the process."""
+    path = os.fspath(path)
+    ceiling = decompress.DEFAULT_CEILING if max_decompressed is None else max_decompressed
+    loc = _locate(path, ceiling)
+
+    def write_at(offset: int, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                n = os.pwrite(fd, view, offset)
+                view = view[n:]
+                offset += n
+        except OSError as err:
+            raise ImageError(f"{path}: cannot write the decompressed kernel to a {what}: "
+                             f"{err.strerror}") from err
+
+    size, head = _decompress_into(loc, write_at)
+    return _extract_result(path, None, loc, size, head, copied=loc.format in ("elf32", "elf64"),
+                           version=None)
+
+
+def _decompress_into(loc: _Located, write_at: Callable[[int, bytes], None]) -> tuple[int, bytes]:
     if loc.compression is None:
         chunks = _copy_window(loc.window)
     else:
         chunks = decompress.stream(loc.compression, loc.window, limit=loc.limit, name=loc.name,
                                    expected=loc.declared)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".noteforge-extract-", dir=target_dir)
-    except OSError as err:
-        raise ImageError(f"{out_path}: cannot write there ({err.strerror})") from None
     size = 0
     head = b""
     try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                if len(head) < 64:
-                    head += chunk[: 64 - len(head)]
-                    if len(head) >= 4 and not head.startswith(ELF_MAGIC):
-                        raise ImageError(
-                            f"{at(loc.name, 0)}: the payload does not decompress to an ELF "
-                            f"(starts with {head[:8].hex()})"
-                        )
-                out.write(chunk)
-                size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        if len(head) < 20:
-            raise ImageError(f"{loc.name}: the payload decompresses to only {size} bytes")
-        version = (loc.setup.kernel_version or "").split(" ", 1)[0] if loc.setup else ""
-        if into_dir:
-            if not version:
-                with open(tmp, "rb") as f:
-                    version = _banner_version(f.fileno()) or ""
-            if not version or "/" in version:
-                raise UsageError(f"{path}: no kernel version string to name the output in "
-                                 f"{out_path} (vmlinux-<version>); give a file name with -o")
-            out_path = os.path.join(out_path, f"vmlinux-{version}")
-            if os.path.exists(out_path) and os.path.samefile(path, out_path):
-                raise UsageError(f"{out_path}: the output would overwrite the input")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, out_path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    try:
-        dfd = os.open(target_dir, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+        for chunk in chunks:
+            if len(head) < 64:
+                head += chunk[: 64 - len(head)]
+                if len(head) >= 4 and not head.startswith(ELF_MAGIC):
+                    raise ImageError(
+                        f"{at(loc.name, 0)}: the payload does not decompress to an ELF "
+                        f"(starts with {head[:8].hex()})"
+                    )
+            write_at(size, chunk)
+            size += len(chunk)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close:
+            close()
+    if len(head) < 20:
+        raise ImageError(f"{loc.name}: the payload decompresses to only {size} bytes")
+    return size, head
+
+
+def _extract_result(path: str, out_path: str | None, loc: _Located, size: int, head: bytes, *,
+                    copied: bool, version: str | None) -> ExtractResult:
     e = ">" if head[5] == 2 else "<"
     return ExtractResult(
         source=path,
@@ -803,7 +826,7 @@ def extract_vmlinux(
         elf_class=64 if head[4] == 2 else 32,
         machine=struct.unpack_from(e + "H", head, 18)[0],
         copied=copied,
-        version=version or None,
+        version=version,
     )
 
 

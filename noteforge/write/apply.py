@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import mmap
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from noteforge.errors import ImageError, UsageError, WriteError
 from noteforge.units import hexsize
-from noteforge.write.atomic import AtomicFile, file_mode, pause_point
+from noteforge.write.atomic import AtomicFile, file_mode, pause_point, scratch_file
 from noteforge.write.plan import (  # noqa: F401 - the public API is re-exported here
     ELF_FORMATS,
     METHOD_IN_PLACE,
@@ -52,6 +51,7 @@ from noteforge.write.plan import (  # noqa: F401 - the public API is re-exported
     value_change,
 )
 from noteforge.write.proof import Proof, ProofCheck, prove  # noqa: F401
+from noteforge.write.target import LockedInput, output_path
 
 # --- the whole operation ----------------------------------------------------
 
@@ -90,55 +90,83 @@ def write_note_change(image: str | os.PathLike, change: NoteChange, *,
     untouched (same inode, same mtime) and -o still writes the output, an
     identical copy (of the extracted ELF for a bzImage), so a pipeline that
     reads OUTPUT next finds it."""
-    from noteforge.image.open import extract_vmlinux, open_image
+    from noteforge.image.open import extract_into, open_image
 
     src = Path(image)
     if output is not None and in_place:
         raise UsageError("give exactly one of -o OUTPUT or --in-place")
     if output is None and not in_place and not dry_run:
         raise UsageError("give exactly one of -o OUTPUT or --in-place (or --dry-run)")
-    original = open_image(str(src))
+    # An --in-place input is locked before it is read (write/target.py), and
+    # must not have been replaced between the lock and the read.
+    guard = LockedInput(src, force=force) if in_place and not dry_run else None
+    try:
+        original = open_image(str(src))
+        if guard is not None:
+            guard.check_unchanged()
+    except BaseException:
+        if guard is not None:
+            guard.close()
+        raise
     converted = original.format not in ELF_FORMATS
     if converted and in_place and not dry_run:
+        guard.close()
         raise UsageError(
             f"{src} is a {original.format}: the result is an ELF vmlinux (re-compressing it "
             "inside the bzImage would break the bzImage's own decompressor), so it cannot "
             "replace the input; use -o OUTPUT")
-    target = Path(os.path.realpath(src if (in_place or output is None) else output))
-    if converted and not dry_run and target == Path(os.path.realpath(src)):
+    if converted and not dry_run and output is not None and _same_file(src, output):
         raise UsageError(f"{src} is a {original.format}: writing the ELF result over it would "
                          "replace the bzImage; choose another output")
+    if in_place or output is None:
+        target = Path(os.path.realpath(src))
+    else:
+        # -o is used as given, never resolved: not the input, not a link.
+        target = output_path(src, output) if not dry_run else Path(output)
     mode = file_mode(src)
-    with tempfile.TemporaryDirectory(prefix="noteforge-") as tmp:
-        elf_path = src
+    fd = -1
+    try:
+        fd = guard.fd if guard is not None else -1
         elf_image = original
         if converted:
-            elf_path = Path(tmp) / "vmlinux"
-            extract_vmlinux(str(src), str(elf_path))
-            elf_image = open_image(str(elf_path))
-        fd = os.open(elf_path, os.O_RDONLY | os.O_CLOEXEC)
-        if converted:
-            # Held open from here on: a killed run leaves no extracted copy behind.
-            os.unlink(elf_path)
-        try:
-            size = os.fstat(fd).st_size
-            if size == 0:
-                raise ImageError(f"{src}: empty file")
-            with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
-                plan = plan_change(buf, change, path=str(src), force=force,
-                                   kernel_version=original.kernel_version)
-                if dry_run or (plan.unchanged and in_place):
-                    return WriteResult(str(src), None if dry_run else str(target),
-                                       original.format, converted, plan, None, dry_run)
-                proof = _apply_and_prove(buf, fd, size, plan, target, mode, elf_image)
-        finally:
+            # The bzImage's ELF goes to an unnamed file in $TMPDIR: a killed
+            # run leaves no extracted copy behind.
+            fd = scratch_file(str(src))
+            extract_into(str(src), fd, what=f"temporary file for {src}")
+            elf_image = open_image(f"/proc/self/fd/{fd}")
+        elif fd < 0:
+            fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
+        size = os.fstat(fd).st_size
+        if size == 0:
+            raise ImageError(f"{src}: empty file")
+        with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
+            plan = plan_change(buf, change, path=str(src), force=force,
+                               kernel_version=original.kernel_version)
+            if dry_run or (plan.unchanged and in_place):
+                return WriteResult(str(src), None if dry_run else str(target),
+                                   original.format, converted, plan, None, dry_run)
+            proof = _apply_and_prove(buf, fd, size, plan, target, mode, elf_image, guard)
+    finally:
+        if guard is not None:
+            guard.close()
+        elif fd >= 0:
             os.close(fd)
     return WriteResult(str(src), str(target), original.format, converted, plan, proof, False)
 
 
+def _same_file(a, b) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _apply_and_prove(buf, fd: int, size: int, plan: WritePlan, target: Path, mode: int,
-                     elf_image) -> Proof:
-    with AtomicFile(target, mode=mode) as out:
+                     elf_image, guard: LockedInput | None = None) -> Proof:
+    check = guard.check_unchanged if guard is not None else None
+    with AtomicFile(target, mode=mode, before_replace=check) as out:
+        if guard is not None:
+            out.keep_from(guard.stat, guard.fd)
         out.copy_from(fd, size)
         pause_point("copied")
         for p in plan.patches:

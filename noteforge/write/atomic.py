@@ -12,6 +12,12 @@ same directory because linkat cannot replace. Where O_TMPFILE is not
 supported (some filesystems), the hidden name is created first and removed on
 any failure that Python sees.
 
+Write errors (a full disk, a file size limit) become one WriteError line:
+"OUT: cannot write: No space left on device; nothing written"; the unnamed
+file goes with its descriptor. A sparse input stays sparse: only its data
+extents are copied (SEEK_DATA/SEEK_HOLE, copy_file_range), and the holes are
+left as holes by the final ftruncate.
+
 Tests can stop the writer at named points with NOTEFORGE_TEST_PAUSE=
 "stage[,stage]:seconds" (see pause_point) to kill it there.
 """
@@ -22,8 +28,10 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from noteforge.errors import WriteError
@@ -57,16 +65,26 @@ class AtomicFile:
     exception, a failed proof) discards the file. `path` names the unfinished
     file for readers in this process (e.g. the post-write proof)."""
 
-    def __init__(self, target: str | os.PathLike, *, mode: int = 0o644):
+    def __init__(self, target: str | os.PathLike, *, mode: int = 0o644,
+                 before_replace: Callable[[], None] | None = None):
         self.target = Path(target)
         self.mode = mode & 0o7777
         self.fd: int | None = None
         self._named: Path | None = None  # fallback: a hidden name exists from the start
         self._committed = False
+        # Called just before the rename over an existing target (the in-place
+        # writer checks there that its input is still the file it read).
+        self._before_replace = before_replace
         parent = self.target.parent
         if not parent.is_dir():
             raise WriteError(f"{self.target}: directory {parent} does not exist")
-        if self.target.exists() and not self.target.is_file():
+        try:
+            st = os.lstat(self.target)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            # A symbolic link too: the rename would replace the link itself,
+            # which is not what a caller naming it can have meant.
             raise WriteError(f"{self.target}: exists and is not a regular file")
         try:
             self.fd = os.open(parent, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
@@ -102,39 +120,81 @@ class AtomicFile:
             return self._named
         return Path(f"/proc/self/fd/{self.fd}")
 
+    def _failed(self, err: OSError) -> WriteError:
+        return WriteError(f"{self.target}: cannot write: {err.strerror}; nothing written")
+
+    def keep_from(self, st: os.stat_result, src_fd: int) -> None:
+        """Give the new file the owner and extended attributes of the file it
+        replaces, where the filesystem and our privileges allow (an owner
+        change needs CAP_CHOWN; security.* and trusted.* attributes may need
+        more). chown clears set-id bits, so the mode is set again after."""
+        with contextlib.suppress(OSError):
+            if (st.st_uid, st.st_gid) != (os.getuid(), os.getgid()):
+                os.fchown(self.fd, st.st_uid, st.st_gid)
+        try:
+            names = os.listxattr(src_fd)
+        except OSError:
+            names = []
+        for name in names:
+            with contextlib.suppress(OSError):
+                os.setxattr(self.fd, name, os.getxattr(src_fd, name))
+        os.fchmod(self.fd, self.mode)
+
     def copy_from(self, src_fd: int, size: int) -> None:
         """Copy `size` bytes of src_fd (from offset 0) to the start of the file,
-        in the kernel where possible."""
-        done = 0
+        in the kernel where possible, data extents only: holes stay holes."""
+        for start, end in _data_extents(src_fd, size):
+            self._copy_range(src_fd, start, end)
         try:
-            while done < size:
-                n = os.copy_file_range(src_fd, self.fd, min(size - done, _COPY_CHUNK), done, done)
+            if os.fstat(self.fd).st_size < size:
+                os.ftruncate(self.fd, size)  # a trailing hole
+        except OSError as err:
+            raise self._failed(err) from err
+
+    def _copy_range(self, src_fd: int, start: int, end: int) -> None:
+        done = start
+        try:
+            while done < end:
+                n = os.copy_file_range(src_fd, self.fd, min(end - done, _COPY_CHUNK), done, done)
                 if n == 0:
                     break
                 done += n
         except OSError as err:
             if err.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-                raise WriteError(f"{self.target}: copy failed: {err.strerror}") from err
-        while done < size:  # fallback (and the rest after a short copy)
-            chunk = os.pread(src_fd, min(size - done, 8 << 20), done)
+                raise self._failed(err) from err
+        while done < end:  # fallback (and the rest after a short copy)
+            try:
+                chunk = os.pread(src_fd, min(end - done, 8 << 20), done)
+            except OSError as err:
+                raise WriteError(f"{self.target}: cannot read the input at offset {done:#x}: "
+                                 f"{err.strerror}; nothing written") from err
             if not chunk:
                 raise WriteError(f"{self.target}: input ended at offset {done:#x}, "
-                                 f"expected {size:#x} bytes")
+                                 f"expected {end:#x} bytes")
             self.write_at(done, chunk)
             done += len(chunk)
 
     def write_at(self, offset: int, data: bytes) -> None:
         view = memoryview(data)
-        while view:
-            n = os.pwrite(self.fd, view, offset)
-            view = view[n:]
-            offset += n
+        try:
+            while view:
+                n = os.pwrite(self.fd, view, offset)
+                view = view[n:]
+                offset += n
+        except OSError as err:
+            raise self._failed(err) from err
 
     def truncate(self, size: int) -> None:
-        os.ftruncate(self.fd, size)
+        try:
+            os.ftruncate(self.fd, size)
+        except OSError as err:
+            raise self._failed(err) from err
 
     def sync(self) -> None:
-        os.fsync(self.fd)
+        try:
+            os.fsync(self.fd)
+        except OSError as err:
+            raise self._failed(err) from err
 
     # -- finishing -----------------------------------------------------------
 
@@ -148,7 +208,9 @@ class AtomicFile:
         if self._named is None:
             # New target: linkat gives the inode its final name atomically and
             # refuses (EEXIST) if someone created the target meanwhile.
-            if not target.exists():
+            if not os.path.lexists(target):
+                if self._before_replace is not None:
+                    self._before_replace()
                 try:
                     self._link(target)
                     self._finish()
@@ -166,6 +228,8 @@ class AtomicFile:
             else:
                 raise WriteError(f"{target}: cannot find a free temporary name")
         pause_point("linked")
+        if self._before_replace is not None:
+            self._before_replace()
         try:
             os.replace(self._named, target)
         except OSError as err:
@@ -180,6 +244,11 @@ class AtomicFile:
         procfd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.link(str(self.fd), name, src_dir_fd=procfd, follow_symlinks=True)
+        except FileExistsError:
+            raise
+        except OSError as err:
+            raise WriteError(f"{self.target}: cannot name the new file: {err.strerror}; "
+                             "nothing written") from err
         finally:
             os.close(procfd)
 
@@ -209,6 +278,51 @@ class AtomicFile:
     def __exit__(self, *exc) -> None:
         if not self._committed:
             self.discard()
+
+
+def _data_extents(fd: int, size: int) -> list[tuple[int, int]]:
+    """[start, end) of the data in the first `size` bytes of fd: one range
+    when the filesystem cannot say (no SEEK_DATA), none for an all-hole file."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    try:
+        while pos < size:
+            try:
+                start = os.lseek(fd, pos, os.SEEK_DATA)
+            except OSError as err:
+                if err.errno == errno.ENXIO:  # only a hole from pos to the end
+                    break
+                raise
+            if start >= size:
+                break
+            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
+            out.append((start, end))
+            pos = end
+    except OSError:
+        return [(0, size)] if size else []
+    return out
+
+
+def scratch_file(what: str) -> int:
+    """An unnamed read-write file in $TMPDIR (O_TMPFILE), gone when its last
+    descriptor closes, so a killed run leaves nothing; where O_TMPFILE is not
+    supported, a named one unlinked at once."""
+    import tempfile
+
+    tmpdir = tempfile.gettempdir()
+    try:
+        return os.open(tmpdir, os.O_TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError as err:
+        if err.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            raise WriteError(f"{what}: cannot create a temporary file in {tmpdir}: "
+                             f"{err.strerror}") from err
+    try:
+        fd, name = tempfile.mkstemp(prefix=".noteforge-", dir=tmpdir)
+    except OSError as err:
+        raise WriteError(f"{what}: cannot create a temporary file in {tmpdir}: "
+                         f"{err.strerror}") from err
+    os.unlink(name)
+    return fd
 
 
 def file_mode(path: str | os.PathLike) -> int:

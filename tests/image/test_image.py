@@ -352,11 +352,13 @@ def test_extract_copies_an_elf_and_refuses_to_overwrite(tmp_path):
     assert result.copied and (tmp_path / "x").read_bytes() == elf.read_bytes()
     with pytest.raises(UsageError) as err:
         extract_vmlinux(elf, elf)
-    assert str(err.value) == f"{elf}: the output would overwrite the input"
+    assert str(err.value) == (f"{elf}: is the input {elf} (same device and inode); "
+                              "choose another output")
     bz = write(tmp_path, "bz", synth.build_bzimage(synth.compress(synth.pvh_elf(NOTES), "gzip")))
     with pytest.raises(UsageError) as err:
         extract_vmlinux(bz, bz)
-    assert str(err.value) == f"{bz}: the output would overwrite the input"
+    assert str(err.value) == (f"{bz}: is the input {bz} (same device and inode); "
+                              "choose another output")
     with pytest.raises(UsageError) as err:
         extract_vmlinux(bz, tmp_path / "nodir" / "vmlinux")
     assert str(err.value) == (f"{tmp_path / 'nodir' / 'vmlinux'}: no such directory "
