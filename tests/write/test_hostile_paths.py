@@ -349,7 +349,7 @@ def test_kill_9_loop_leaves_nothing_behind(tmp_path, command):
     bz = write(work / "bz", bzimage_of(elf))
     out = work / "vmlinux"
     args = ["extract", str(bz), "-o", str(out)] if command == "extract" else \
-        ["set-reloc", str(bz), "--align", "4M", "-o", str(out)]
+        ["set-reloc", str(bz), "--align", "4M", "--force", "-o", str(out)]
     env = dict(ENV, TMPDIR=str(tmp))
     start = time.monotonic()
     assert kill_after(args, 600, env) == 0  # one full run: how long a run takes here
