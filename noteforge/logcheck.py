@@ -5,15 +5,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from noteforge.maps.xenlog import XenBootLog
+from noteforge.errors import MapError
+from noteforge.maps.xenlog import _RELOC_WORD, XenBootLog
 from noteforge.verify import Verdict
+from noteforge.xen.abi import UNSET_ADDR32
+
+# The exit status of `verify --against-log`: the answer to the comparison,
+# whether or not the kernel loads.
+EXIT_STATUS = {"agree": 0, "disagree": 1, "inconclusive": 2}
 
 
 @dataclass(frozen=True)
 class Comparison:
     what: str
-    xen: str
-    noteforge: str
+    xen: str | bool  # booleans stay booleans (JSON true/false)
+    noteforge: str | bool
     same: bool
 
 
@@ -26,6 +32,10 @@ class LogCheck:
     @property
     def agrees(self) -> bool:
         return self.status != "disagree"
+
+    @property
+    def exit_status(self) -> int:
+        return EXIT_STATUS[self.status]
 
     def to_dict(self) -> dict:
         return {
@@ -42,6 +52,46 @@ def _range(r: tuple[int, int] | None) -> str:
     return "-" if r is None else f"[{r[0]:#x}, {r[1] - 1:#x}]"
 
 
+def require_xen_log(log: XenBootLog) -> None:
+    """--against-log compares with what Xen printed: a log with no Xen banner
+    (a Linux dmesg, a table) cannot answer, and says so (exit status 2)."""
+    if log.boots == 0:
+        raise MapError(f"{log.source}: not a Xen boot log (no 'Xen version' banner): "
+                       "--against-log compares with the lines Xen prints on its serial console")
+
+
+def xen_applied_reloc(log: XenBootLog) -> tuple[int | None, int, int] | None:
+    """(align, min, max) as Xen 4.20 applied them from the PHYS32_RELOC lines
+    it printed: libelf (elf_xen_parse_note) sets each word a note carries, a
+    later note over an earlier one; a word no note gave keeps its initial
+    value (align UNSET_ADDR32, min 0, max 0xffffffff). An align of 0xffffffff,
+    printed or unset, is 'unset' to find_kernel_memory, which then uses the
+    largest p_align: None here."""
+    printed = [value for name, value in log.elf_notes if name == "PHYS32_RELOC"]
+    if not printed:
+        return None
+    words = {"align": UNSET_ADDR32, "min": 0, "max": UNSET_ADDR32}
+    for value in printed:
+        words.update({k: int(v, 0) for k, v in _RELOC_WORD.findall(value) if k in words})
+    align = None if words["align"] == UNSET_ADDR32 else words["align"]
+    return align, words["min"], words["max"]
+
+
+def _reloc_row(log: XenBootLog, p) -> Comparison | None:
+    xen = xen_applied_reloc(log)
+    if xen is None or p.align is None:
+        return None
+    align, mn, mx = xen
+    unset = p.align_source in ("p_align", "default")
+    xen_text = (("align unset (Xen uses the largest p_align)" if align is None
+                 else f"align {align:#x}") + f", min {mn:#x}, max {mx:#x}")
+    mine = (f"align {p.align:#x}" + (f" (unset: {p.align_source})" if unset else "")
+            + f", min {p.min:#x}, max {p.max:#x}")
+    same_align = unset if align is None else (not unset and align == p.align)
+    return Comparison("PHYS32_RELOC as applied", xen_text, mine,
+                      same_align and (mn, mx) == (p.min, p.max))
+
+
 def compare_with_log(verdict: Verdict, log: XenBootLog) -> LogCheck:
     """Row by row: Xen's load range and note words when it printed them (verbose
     only), then the outcome, the reason and the kernel's final range."""
@@ -54,20 +104,16 @@ def compare_with_log(verdict: Verdict, log: XenBootLog) -> LogCheck:
         mine = (p.requested_base, p.requested_base + p.size)
         rows.append(Comparison("ELF load range", _range(log.image_range), _range(mine),
                                log.image_range == mine))
-    if log.phys32_reloc is not None and p.align is not None:
-        # Xen prints only the words the note carries (a 4-byte note shows
-        # just "align"), so compare those words with the values the search used.
-        printed = [(name, getattr(log.phys32_reloc, name)) for name in ("align", "min", "max")]
-        printed = [(name, value) for name, value in printed if value is not None]
-        if printed:
-            xen = " ".join(f"{name} {value:#x}" for name, value in printed)
-            mine_text = " ".join(f"{name} {getattr(p, name):#x}" for name, _ in printed)
-            rows.append(Comparison("PHYS32_RELOC", xen, mine_text, xen == mine_text))
+    # Xen prints only the words a note carries; what it applied (with its
+    # defaults and fallbacks) is compared with the values noteforge's search used.
+    reloc = _reloc_row(log, p)
+    if reloc is not None:
+        rows.append(reloc)
 
     if log.loads is None:
         notes.append("the log ends before Xen placed dom0's kernel: nothing to compare")
         return LogCheck("inconclusive", tuple(rows), tuple(notes))
-    rows.append(Comparison("loads", str(log.loads), str(verdict.loads),
+    rows.append(Comparison("loads", bool(log.loads), verdict.loads,
                            log.loads == verdict.loads))
     if not log.loads or not verdict.loads:
         rows.append(Comparison("reason", str(log.reason), str(verdict.reason),
@@ -77,8 +123,8 @@ def compare_with_log(verdict: Verdict, log: XenBootLog) -> LogCheck:
             mine = (p.base, p.base + p.size)
             rows.append(Comparison("kernel range", _range(log.kernel_range), _range(mine),
                                    log.kernel_range == mine))
-            rows.append(Comparison("relocated", str(log.outcome == "relocated"),
-                                   str(p.relocated), (log.outcome == "relocated") == p.relocated))
+            rows.append(Comparison("relocated", log.outcome == "relocated",
+                                   bool(p.relocated), (log.outcome == "relocated") == p.relocated))
         else:
             notes.append("Xen was not booted with dom0=pvh,verbose, so the log does not say "
                          "where the kernel went; only the verdict is compared")

@@ -3,7 +3,9 @@ this machine, where, and why not. Exit status 0 loads, 1 does not, 2 bad input.
 
 With --against-log the map is a Xen boot log: noteforge reads the host map,
 dom0_mem and Xen's own placement lines from it, predicts, and says whether
-Xen did what noteforge predicts."""
+Xen did what noteforge predicts; the exit status then answers that: 0 agree
+(whether or not the kernel loads), 1 disagree, 2 not a Xen boot log or not
+enough in it."""
 
 from __future__ import annotations
 
@@ -73,7 +75,8 @@ def register(app: typer.Typer) -> None:
         against_log: Annotated[
             bool,
             typer.Option("--against-log", help="MAP is a Xen boot log: compare the prediction "
-                         "with what Xen printed."),
+                         "with what Xen printed. Exit 0 agree, 1 disagree, 2 not a Xen log or "
+                         "not enough in it."),
         ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
         svg: Annotated[
@@ -119,9 +122,11 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(0 if any(row.loads for row in table.rows) else 1)
         log = None
         if against_log:
+            from noteforge.logcheck import require_xen_log
             from noteforge.maps.xenlog import read_log
 
             log = read_log(e820)
+            require_xen_log(log)
         verdict = verify(
             kernel, host, dom0_mem=dom0_mem, policy=policy, align_from=align_from,
             cmdline=cmdline, initrd_size=size, initrd_cmdline=initrd_cmdline,
@@ -155,8 +160,12 @@ def register(app: typer.Typer) -> None:
                 from noteforge.render.logcheck import render_check
 
                 render_check(check, console)
-        if check is not None and not check.agrees:
-            raise typer.Exit(1)
+        if check is not None:
+            # The comparison is the question asked: 0 agree (loads or not),
+            # 1 disagree, 2 the log cannot say.
+            if check.exit_status:
+                raise typer.Exit(check.exit_status)
+            return
         if not verdict.loads:
             raise typer.Exit(1)
 

@@ -10,10 +10,16 @@ from noteforge.logcheck import LogCheck
 
 STATUS_STYLE = {"agree": "bold green", "disagree": "bold red", "inconclusive": "bold yellow"}
 STATUS_TEXT = {
-    "agree": "Xen did what noteforge predicts",
-    "disagree": "Xen did NOT do what noteforge predicts",
-    "inconclusive": "the log does not say enough to compare",
+    "agree": "Xen did what noteforge predicts (exit status 0)",
+    "disagree": "Xen did NOT do what noteforge predicts (exit status 1)",
+    "inconclusive": "the log does not say enough to compare (exit status 2)",
 }
+
+
+def _cell(value) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def render_check(check: LogCheck, console: Console) -> None:
@@ -25,7 +31,7 @@ def render_check(check: LogCheck, console: Console) -> None:
     table.add_column("noteforge")
     for row in check.rows:
         style = None if row.same else "bold red"
-        table.add_row(row.what, row.xen, row.noteforge, style=style)
+        table.add_row(row.what, _cell(row.xen), _cell(row.noteforge), style=style)
     if check.rows:
         console.print(table)
     for note in check.notes:
