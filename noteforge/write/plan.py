@@ -58,9 +58,17 @@ import struct
 from dataclasses import dataclass, field
 
 from noteforge.errors import ImageError, UsageError, WriteError
+from noteforge.image.identity import (
+    UNKNOWN,
+    KernelIdentity,
+    RelocLimits,
+    classify,
+    linux_limits,
+)
 from noteforge.image.notes import (
     ELF_MAX_STRING_LENGTH,
     NOTE_TYPES,
+    UNSET_ADDR32,
     Accumulator,
     NoteOrigin,
     apply_all,
@@ -320,21 +328,6 @@ class Patch:
 
 
 @dataclass(frozen=True)
-class KernelIdentity:
-    """What kernel this is, as far as the bytes tell, and whether its PVH
-    entry code runs correctly when Xen loads it elsewhere."""
-
-    kind: str  # "linux" | "freebsd" | "xen-shim" | "grub" | "unknown"
-    version: str | None
-    label: str
-    entry_relocatable: bool
-    why: str
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
 class WritePlan:
     path: str
     change: NoteChange
@@ -425,11 +418,10 @@ _LINUX_BANNER = re.compile(rb"Linux version (\d+)\.(\d+)[^\s\0]*")
 
 def identify_kernel(buf, layout: ElfLayout, xen_notes: list[RawNote],
                     version_hint: str | None = None) -> KernelIdentity:
-    """Which kernel this is: GUEST_OS note, the Linux banner in .rodata (or
-    the bzImage header's version string, passed as version_hint), or marker
-    strings of xen-shim and GRUB. Linux's PVH entry became position
-    independent in 6.12, and only on x86-64 (arch/x86/platform/pvh/head.S);
-    FreeBSD's, xen-shim's and GRUB's use absolute addresses."""
+    """Which kernel this is (identity.classify): GUEST_OS note, the Linux
+    banner in .rodata (or the bzImage header's version string, passed as
+    version_hint), or marker strings of xen-shim and GRUB, whose PVH entries
+    use absolute addresses."""
     guest_os = None
     for n in xen_notes:
         if n.type == 6:
@@ -437,38 +429,16 @@ def identify_kernel(buf, layout: ElfLayout, xen_notes: list[RawNote],
     version = version_hint
     if version is None:
         version = _find_banner(buf, layout)
-    if version:
-        version = version.split()[0]  # the bzImage header string goes on with the builder
-    if guest_os and guest_os.lower() == "freebsd":
-        return KernelIdentity("freebsd", None, "FreeBSD", False,
-                              "FreeBSD's PVH entry (xen-locore.S) uses absolute addresses")
-    m = re.match(r"(\d+)\.(\d+)", version or "")
-    if m or (guest_os or "").lower() == "linux":
-        label = f"Linux {version}" if version else "Linux (version not found)"
-        if not m:
-            return KernelIdentity("linux", None, label, False,
-                                  "no version string found, so the PVH entry cannot be "
-                                  "shown to be position independent (Linux 6.12+, x86-64)")
-        ver = (int(m.group(1)), int(m.group(2)))
-        if layout.elf_class != 64:
-            return KernelIdentity("linux", version, label, False,
-                                  "32-bit Linux: only x86-64 Linux (6.12+) has a "
-                                  "position-independent PVH entry")
-        if ver < (6, 12):
-            return KernelIdentity("linux", version, label, False,
-                                  "Linux before 6.12: its PVH entry code uses absolute "
-                                  "addresses (made position independent in 6.12)")
-        return KernelIdentity("linux", version, label, True,
-                              "x86-64 Linux 6.12 or later: position-independent PVH entry")
+    found = classify(guest_os, version, layout.elf_class)
+    if found is not None:
+        return found
     if _contains(buf, b"pv-shim"):
         return KernelIdentity("xen-shim", None, "xen-shim", False,
                               "xen-shim's PVH entry uses absolute addresses")
     if _contains(buf, b"i386-xen_pvh") or _contains(buf, b"Welcome to GRUB"):
         return KernelIdentity("grub", None, "GRUB (i386-xen_pvh)", False,
                               "GRUB's PVH entry uses absolute addresses")
-    return KernelIdentity("unknown", None, "an unrecognised kernel", False,
-                          "not recognised, so its PVH entry cannot be shown to be position "
-                          "independent")
+    return UNKNOWN
 
 
 def _contains(buf, needle: bytes) -> bool:
@@ -860,11 +830,6 @@ def plan_change(buf, change: NoteChange, *, path: str = "image", force: bool = F
     return plan
 
 
-# Linux's KERNEL_IMAGE_SIZE (arch/x86/include/asm/page_64_types.h): 1 GiB with
-# CONFIG_RANDOMIZE_BASE, else 512 MiB. arch/x86/platform/pvh/head.S (6.12+)
-# builds its early page tables (pvh_level2_kernel_pgt) for that much and puts
-# KERNEL_IMAGE_SIZE - 1 in its own PHYS32_RELOC max word.
-LINUX_IMAGE_SIZE_SMALL = 512 << 20
 LINUX_613_ENTRY = (
     "from Linux 6.13 (commits 223abe96ac0d and 5c6808d1a9dd), pvh_start_xen computes its load "
     "offset at run time as its own address minus this note's value (arch/x86/platform/pvh/"
@@ -888,24 +853,11 @@ def linux_own_reloc(layout: ElfLayout, areas: list[NoteArea]) -> tuple[int, int]
     return None
 
 
-def linux_reloc_limits(layout: ElfLayout, areas: list[NoteArea]) -> tuple[int, str, int, str]:
-    """(lowest min, why, highest max, why) a Linux kernel's PHYS32_RELOC can
-    carry without breaking it: its own note's words when it has one (head.S
-    writes LOAD_PHYSICAL_ADDR and KERNEL_IMAGE_SIZE - 1 there), else its link
-    address and KERNEL_IMAGE_SIZE - 1 of the smaller configuration (512 MiB:
-    without its note, the image does not say whether CONFIG_RANDOMIZE_BASE
-    was set)."""
+def linux_reloc_limits(layout: ElfLayout, areas: list[NoteArea]) -> RelocLimits:
+    """identity.linux_limits for this ELF: its link address is the lowest
+    loadable p_paddr."""
     loads = [p.paddr for p in layout.loads if p.memsz]
-    link = min(loads) if loads else 0
-    own = linux_own_reloc(layout, areas)
-    if own is not None:
-        return (own[0], f"its own note's min (LOAD_PHYSICAL_ADDR, {own[0]:#x})",
-                own[1], f"its own note's max ({own[1]:#x} = KERNEL_IMAGE_SIZE - 1: head.S's "
-                "early page tables map no more)")
-    return (link, f"its link address ({link:#x})", LINUX_IMAGE_SIZE_SMALL - 1,
-            f"KERNEL_IMAGE_SIZE - 1 ({LINUX_IMAGE_SIZE_SMALL - 1:#x}; the image has no "
-            "PHYS32_RELOC note of its own to say whether CONFIG_RANDOMIZE_BASE raised it to "
-            "1 GiB, so the smaller is assumed)")
+    return linux_limits(min(loads) if loads else 0, linux_own_reloc(layout, areas))
 
 
 def _check_safety(buf, layout: ElfLayout, change: NoteChange, visible: list[RawNote],
@@ -928,7 +880,8 @@ def _check_safety(buf, layout: ElfLayout, change: NoteChange, visible: list[RawN
             words = struct.unpack(f"<{len(desc) // 4}I", desc[: len(desc) // 4 * 4])
             new_min = words[1] if len(words) > 1 else 0
             new_max = words[2] if len(words) > 2 else 0xFFFFFFFF
-            lo, lo_why, hi, hi_why = linux_reloc_limits(layout, layout.note_areas(buf))
+            limits = linux_reloc_limits(layout, layout.note_areas(buf))
+            lo, lo_why, hi, hi_why = limits.min, limits.min_why, limits.max, limits.max_why
             # A value Xen already uses is not a new risk: only a changed one is checked.
             old_min, old_max = (None, None) if current is None else (current.xen_min,
                                                                      current.xen_max)
@@ -936,6 +889,13 @@ def _check_safety(buf, layout: ElfLayout, change: NoteChange, visible: list[RawN
                 given = "" if len(words) > 2 else " (Xen's default: the note would carry no max)"
                 msgs.append(f"max {new_max:#x}{given} is above {hi_why}: Xen could place "
                             f"{kernel.label} where Linux cannot run")
+            new_align = words[0] if words else None
+            old_align = None if current is None else current.align
+            if new_align not in (None, UNSET_ADDR32, old_align) and (
+                    new_align == 0 or new_align % limits.align):
+                msgs.append(f"align {new_align:#x} is not a multiple of 2 MiB: x86-64 Linux "
+                            "halts when its load offset is not 2 MiB aligned (arch/x86/kernel/"
+                            "head64.c, __startup_64)")
             if new_min < lo and new_min != old_min:
                 given = "" if len(words) > 1 else " (Xen's default: the note would carry no min)"
                 msgs.append(f"min {new_min:#x}{given} is below {lo_why}: Linux is never run "

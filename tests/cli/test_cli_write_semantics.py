@@ -74,6 +74,9 @@ def test_linux_limits_need_force_on_the_real_612(vmlinux_612, tmp_path, capsys):
     rc, _, err = run(capsys, "set-reloc", vmlinux_612, "-o", out, "--min", "8M")
     assert rc == 2 and "min 0x800000 is below its own note's min (LOAD_PHYSICAL_ADDR, " \
                        "0x1000000)" in err
+    rc, _, err = run(capsys, "set-reloc", vmlinux_612, "-o", out, "--align", "3M")
+    assert rc == 2 and "align 0x300000 is not a multiple of 2 MiB: x86-64 Linux halts when " \
+                       "its load offset is not 2 MiB aligned" in err
     # Lower max, higher min: inside what Linux allows, no --force needed.
     rc, _, _ = run(capsys, "set-reloc", vmlinux_612, "-o", out, "--min", "32M", "--max",
                    "0x1fffffff")
