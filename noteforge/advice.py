@@ -4,6 +4,13 @@ Every suggestion is the result of re-running placement.place() with one thing
 changed (a PHYS32_RELOC note, its min, max or alignment, another dom0 map, a
 smaller initrd, a newer Xen); only changes that do load are returned, each
 with the Placement it produces so the caller can show where the kernel would go.
+
+Given the kernel's rules (KernelRules: who it is, and for Linux the limits of
+noteforge.image.identity), a suggestion is only what `noteforge set-reloc`
+accepts for it without --force: no PHYS32_RELOC note for a kernel whose PVH
+entry is not position independent unless it says the kernel must be rebuilt,
+never a max above Linux's own (KERNEL_IMAGE_SIZE - 1), a min below its link
+address or an alignment below 2 MiB.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from noteforge.image.identity import KernelIdentity, RelocLimits
 from noteforge.maps.model import PAGE_SIZE, U32_MAX, E820Entry
 from noteforge.xen.abi import (
     GIB4,
@@ -47,6 +55,15 @@ class Suggestion:
         }
 
 
+@dataclass(frozen=True)
+class KernelRules:
+    """What the writer accepts for this kernel: its identity (is its PVH
+    entry position independent?) and, for Linux, the PHYS32_RELOC limits."""
+
+    identity: KernelIdentity
+    limits: RelocLimits | None = None
+
+
 def _where(p: Placement) -> str:
     return f"[{p.base:#x}, {p.end:#x}], entry {p.entry:#x}"
 
@@ -62,11 +79,14 @@ def suggest(
     initrd_cmdline: str | None = "",
     release: Release | str | None = None,
     alternative_maps: Sequence[tuple[str, Sequence[E820Entry]]] = (),
+    rules: KernelRules | None = None,
 ) -> tuple[Suggestion, ...]:
     """Changes that make a failing placement load, each proven by place().
 
     ``alternative_maps`` are (label, dom0 map) pairs the caller can offer, e.g.
     the maps for smaller dom0_mem values; those that load are returned.
+    ``rules`` keeps the note changes to what the writer accepts for this
+    kernel (without them, only Xen's own limits apply).
     A placement that already loads gets no suggestion."""
     opts = {"align_override": align_override, "cmdline": cmdline, "initrd_size": initrd_size,
             "initrd_cmdline": initrd_cmdline, "release": release}
@@ -80,10 +100,12 @@ def suggest(
         return ()
     out: list[Suggestion] = []
 
+    limits = rules.limits if rules else None
     if current.reason == "not-relocatable":
-        out.extend(_relocation_notes(kernel, policy, relocates, run))
+        out.extend(_relocation_notes(kernel, policy, relocates, run, rules))
     elif current.reason == "no-load-address":
-        out.extend(_search_changes(kernel, dom0_e820, policy, current, run, align_override))
+        out.extend(_search_changes(kernel, dom0_e820, policy, current, run, align_override,
+                                   limits))
     elif current.reason == "no-metadata-space":
         out.extend(_smaller_initrd(kernel, dom0_e820, current, run, initrd_size))
 
@@ -95,7 +117,7 @@ def suggest(
 
 
 def _relocation_notes(kernel: KernelParams, policy: str, relocates: bool,
-                      run) -> list[Suggestion]:
+                      run, rules: KernelRules | None = None) -> list[Suggestion]:
     out: list[Suggestion] = []
     if policy == "seed-v1":
         k = replace(kernel, supported_features=kernel.supported_features
@@ -117,18 +139,28 @@ def _relocation_notes(kernel: KernelParams, policy: str, relocates: bool,
                 p))
         return out
     align, source = resolve_align(replace(kernel, reloc_align=UNSET_ADDR32))
-    # Two notes a packager could add, weakest first; both only help if the entry
-    # code really is position independent (Linux x86-64 from 6.12; not FreeBSD).
-    candidates = [
-        (replace(kernel, relocatable=True, reloc_align=UNSET_ADDR32, reloc_min=0,
-                 reloc_max=U32_MAX),
-         f"a PHYS32_RELOC note with no words (align from {source}: {align:#x}, min 0, "
-         "max 0xffffffff)"),
-        (replace(kernel, relocatable=True, reloc_align=align, reloc_min=kernel.dest_base,
-                 reloc_max=U32_MAX - 1),
-         f"a PHYS32_RELOC note {{align {align:#x}, min {kernel.dest_base:#x} (the link "
-         "address), max 0xfffffffe}"),
-    ]
+    limits = rules.limits if rules else None
+    if limits is not None:
+        # Linux: the note its own head.S would carry, within what it can run at.
+        align = max(align - align % limits.align, limits.align)
+        candidates = [
+            (replace(kernel, relocatable=True, reloc_align=align, reloc_min=limits.min,
+                     reloc_max=limits.max),
+             f"a PHYS32_RELOC note {{align {align:#x}, min {limits.min:#x}, max "
+             f"{limits.max:#x}}} (Linux's own limits: LOAD_PHYSICAL_ADDR, KERNEL_IMAGE_SIZE - 1)"),
+        ]
+    else:
+        # Two notes a packager could add, weakest first.
+        candidates = [
+            (replace(kernel, relocatable=True, reloc_align=UNSET_ADDR32, reloc_min=0,
+                     reloc_max=U32_MAX),
+             f"a PHYS32_RELOC note with no words (align from {source}: {align:#x}, min 0, "
+             "max 0xffffffff)"),
+            (replace(kernel, relocatable=True, reloc_align=align, reloc_min=kernel.dest_base,
+                     reloc_max=U32_MAX - 1),
+             f"a PHYS32_RELOC note {{align {align:#x}, min {kernel.dest_base:#x} (the link "
+             "address), max 0xfffffffe}"),
+        ]
     results = [(k, what, run(k, **(newest if not relocates else {"pol": "xen"})))
                for k, what in candidates]
     loading = [r for r in results if r[2].loads]
@@ -137,23 +169,39 @@ def _relocation_notes(kernel: KernelParams, policy: str, relocates: bool,
     if len(loading) == 2 and loading[0][2].base == loading[1][2].base:
         loading = loading[1:]
     prefix = "with Xen 4.19+, " if not relocates else ""
+    ident = rules.identity if rules else None
     for k, what, p in loading:
-        out.append(Suggestion(
-            "note", f"{k.reloc_align:#x},{k.reloc_min:#x},{k.reloc_max:#x}",
-            f"{prefix}{what} would move it to {_where(p)} (only if its entry code is "
-            "position independent)", p))
+        value = f"{k.reloc_align:#x},{k.reloc_min:#x},{k.reloc_max:#x}"
+        if ident is None:
+            out.append(Suggestion("note", value, f"{prefix}{what} would move it to {_where(p)} "
+                                  "(only if its entry code is position independent)", p))
+        elif not ident.entry_relocatable:
+            # The writer refuses this note without --force: say what it takes.
+            out.append(Suggestion(
+                "rebuild", value,
+                f"only with a rebuilt kernel: the PVH entry of {ident.label} is not known to be "
+                f"position independent ({ident.why}), so noteforge set-reloc refuses this note "
+                f"without --force; rebuilt as x86-64 Linux 6.12+ with {what}, {prefix}it would "
+                f"move to {_where(p)}", p))
+        else:
+            out.append(Suggestion("note", value, f"{prefix}{what} would move it to {_where(p)}",
+                                  p))
     return out
 
 
 def _search_changes(kernel: KernelParams, dom0_e820: Sequence[E820Entry], policy: str,
-                    current: Placement, run, align_override: int | None) -> list[Suggestion]:
+                    current: Placement, run, align_override: int | None,
+                    limits: RelocLimits | None = None) -> list[Suggestion]:
     out: list[Suggestion] = []
     if policy != "xen":
         return out  # the searches of seed-v1 take no PHYS32_RELOC words
+    lowest_min = limits.min if limits else 0
+    highest_max = limits.max if limits else U32_MAX - 1
+    lowest_align = limits.align if limits else PAGE_SIZE
     # A lower min: the search stopped on a candidate below min, or found nothing
     # above it; the highest aligned spot ignoring min is what min must allow.
-    if kernel.reloc_min > 0:
-        p = run(replace(kernel, reloc_min=0))
+    if kernel.reloc_min > lowest_min:
+        p = run(replace(kernel, reloc_min=lowest_min))
         if p.loads:
             k = replace(kernel, reloc_min=p.base)
             p2 = run(k)
@@ -167,7 +215,7 @@ def _search_changes(kernel: KernelParams, dom0_e820: Sequence[E820Entry], policy
     ends = {min(e.end, GIB4) - 1 for e in dom0_e820 if e.is_ram and e.start < GIB4}
     ends.add(U32_MAX - 1)
     for cand in sorted(ends):
-        if cand == kernel.reloc_max or cand > U32_MAX - 1:
+        if cand == kernel.reloc_max or cand > highest_max:
             continue
         if cand < kernel.reloc_max and kernel.reloc_max != U32_MAX:
             continue
@@ -187,7 +235,7 @@ def _search_changes(kernel: KernelParams, dom0_e820: Sequence[E820Entry], policy
         a = align >> 1
     else:
         a = 1 << (align.bit_length() - 1)
-    while a >= PAGE_SIZE:
+    while a >= lowest_align:
         k = kernel if align_override is not None else replace(kernel, reloc_align=a)
         p = run(k, align_override=a if align_override is not None else None)
         if p.loads:

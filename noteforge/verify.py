@@ -252,8 +252,16 @@ def verify(
             pages = mib << 8
             if pages > d0.nr_pages:
                 larger.append((f"dom0_mem={mib}M", dom0_map(cleaned.entries, pages).entries))
-        found = () if refused else suggest(params, d0.entries, policy, **opts,
-                                           alternative_maps=larger)
+        # Only what the writer accepts for this kernel (noteforge.image.identity).
+        from noteforge.advice import KernelRules
+        from noteforge.image.identity import image_identity, image_reloc_limits
+
+        found = ()
+        if not refused:
+            ident = image_identity(image)
+            rules = KernelRules(ident, image_reloc_limits(image, ident))
+            found = suggest(params, d0.entries, policy, **opts, alternative_maps=larger,
+                            rules=rules)
         # Of the dom0 sizes that work, the smallest is the one worth saying.
         maps = [s for s in found if s.parameter == "map"]
         suggestions = tuple(s for s in found if s.parameter != "map") + tuple(maps[:1])

@@ -15,7 +15,8 @@ from test_placement import (
     wrx80,  # noqa: F401  (fixture)
 )
 
-from noteforge.advice import suggest
+from noteforge.advice import KernelRules, suggest
+from noteforge.image.identity import classify, linux_limits
 from noteforge.maps.model import E820_NVS, E820Entry
 from noteforge.xen.placement import place
 
@@ -112,3 +113,42 @@ def test_smaller_initrd():
                                     {"phys_entry": 0x5000000}])
 def test_refusals_have_no_placement_advice(change):
     assert suggest(with_(K612, **change), [ram(0x100000, 0x8000000)]) == ()
+
+
+# --- only what the writer accepts for the kernel -------------------------------------
+
+LINUX_612 = KernelRules(classify("linux", "6.12.0-nf-amd64", 64),
+                        linux_limits(0x1000000, (0x1000000, 0x3FFFFFFF)))
+
+
+def test_never_a_max_above_linuxs_own():
+    # The RAM that would take it lies above 1 GiB: Xen could put it there with a
+    # higher max, Linux could not run there (KERNEL_IMAGE_SIZE - 1 = 0x3fffffff).
+    m = [ram(0x100000, 0x1000000), E820Entry(0x1000000, 0x1100000, E820_NVS),
+         ram(0x1100000, 0x3000000), E820Entry(0x3000000, 0x50000000, 2),
+         ram(0x50000000, 0x60000000)]
+    assert [s.parameter for s in suggest(K612, m)] == ["reloc_max"]
+    assert suggest(K612, m, rules=LINUX_612) == ()
+
+
+def test_never_a_min_below_linuxs_link_address():
+    m = [ram(0x100000, 0x3F00000)]
+    [s] = suggest(K612, m)
+    assert (s.parameter, s.value) == ("reloc_min", 0xC00000)
+    assert suggest(K612, m, rules=LINUX_612) == ()
+
+
+def test_not_position_independent_is_told_to_rebuild(wrx80):  # noqa: F811
+    rules = KernelRules(classify("linux", "6.1.0-57-amd64", 64),
+                        linux_limits(0x1000000, None))
+    [s] = suggest(K61_GENERIC, wrx80, rules=rules)
+    assert (s.parameter, s.value) == ("rebuild", "0x200000,0x1000000,0x1fffffff")
+    assert s.description.startswith(
+        "only with a rebuilt kernel: the PVH entry of Linux 6.1.0-57-amd64 is not known to be "
+        "position independent (Linux before 6.12")
+    assert s.placement == place(with_(K61_GENERIC, relocatable=True, reloc_align=0x200000,
+                                      reloc_min=0x1000000, reloc_max=0x1FFFFFFF), wrx80)
+    # A 6.12 whose note was removed gets the note itself, within its limits.
+    [s] = suggest(K61_GENERIC, wrx80, rules=LINUX_612)
+    assert (s.parameter, s.value) == ("note", "0x200000,0x1000000,0x3fffffff")
+    assert s.placement.loads

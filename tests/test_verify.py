@@ -81,9 +81,16 @@ def test_generic_61_shape_fails_not_relocatable(capsys):
     assert d["kernel"]["base"] is None
     assert d["blocking"]["start"] == 0x4000000
     # The advice is computed: each suggested relocation note was re-run
-    # through place() and loads.
-    notes = [s for s in d["suggestions"] if s["parameter"] == "note"]
+    # through place() and loads. Its entry is not known to be position
+    # independent, so the note is only offered with a rebuild, within Linux's
+    # limits (link address; KERNEL_IMAGE_SIZE - 1 of the smaller configuration).
+    notes = [s for s in d["suggestions"] if s["parameter"] == "rebuild"]
     assert notes and all(s["placement"]["loads"] for s in notes)
+    assert notes[0]["value"] == "0x200000,0x1000000,0x1fffffff"
+    assert notes[0]["description"].startswith(
+        "only with a rebuilt kernel: the PVH entry of Linux (version not found) is not known "
+        "to be position independent")
+    assert not [s for s in d["suggestions"] if s["parameter"] == "note"]
 
 
 @needs_shared

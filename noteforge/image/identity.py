@@ -127,9 +127,9 @@ def image_identity(image) -> KernelIdentity:
     return classify(image.effective.guest_os, version, image.elf_class) or UNKNOWN
 
 
-def image_reloc_limits(image) -> RelocLimits | None:
+def image_reloc_limits(image, identity: KernelIdentity | None = None) -> RelocLimits | None:
     """linux_limits() for an opened Linux image; None for other kernels."""
-    if image_identity(image).kind != "linux":
+    if (identity or image_identity(image)).kind != "linux":
         return None
     loads = [p for p in image.segments if p.loadable]
 
