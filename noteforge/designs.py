@@ -161,6 +161,12 @@ def design_values(image: KernelImage) -> tuple[DesignValue, ...]:
         usable, fit, problem = assess(value, need)
         if value is None:
             problem = _absent_reason(image, design)
+        elif design == "p_offset" and value == 0 and image.load is not None:
+            # FreeBSD (sys/conf/ldscript.amd64) loads its ELF and program
+            # headers: the first PT_LOAD starts at file offset 0, which says
+            # where the headers are, not how the kernel must be aligned.
+            problem = ("p_offset 0: the lowest PT_LOAD starts at file offset 0 because it "
+                       "carries the ELF headers (FreeBSD loads them); " + (problem or ""))
         elif design == "xen" and not image.effective.relocatable:
             problem = ("not relocatable (no PHYS32_RELOC note): Xen only loads it at its own "
                        "address, this alignment is never used")
@@ -281,6 +287,7 @@ class ImageFacts:
     features: tuple[tuple[str, bool], ...] = ()  # FEATURES names, required or not
     bsd_symtab: bool = False  # BSD_SYMTAB: Xen copies the symbols after the kernel
     bsd_symtab_end: int | None = None  # where the kernel then ends (exclusive)
+    bsd_symtab_start: int | None = None  # where the symbol block starts (pend rounded up)
 
     def design(self, name: str) -> DesignValue:
         return next(d for d in self.designs if d.design == name)
@@ -330,6 +337,7 @@ class ImageFacts:
             "features": {name: required for name, required in self.features},
             "bsd_symtab": self.bsd_symtab,
             "bsd_symtab_end": self.bsd_symtab_end,
+            "bsd_symtab_start": self.bsd_symtab_start,
         }
 
 
@@ -399,6 +407,7 @@ def image_facts(
         features=tuple(eff.features.items()),
         bsd_symtab=eff.bsd_symtab,
         bsd_symtab_end=load.bsd_symtab_pend if load else None,
+        bsd_symtab_start=load.bsd_symtab_pstart if load else None,
     )
 
 
@@ -431,6 +440,8 @@ def design_cell(d: DesignValue) -> str:
     text = _align_text(d.value)
     mark = {"matches": "matches", "stricter": "stricter than needed",
             "too-small": "TOO SMALL", "unusable": "UNUSABLE", "unknown": "need unknown"}[d.fit]
+    if d.design == "p_offset" and d.value == 0:
+        return "0x0 (the first PT_LOAD holds the ELF headers): no alignment, UNUSABLE"
     if d.design == "xen":
         via = {"note": "from note", "p_align": "from p_align", "default": "2 MiB default",
                "override": "override"}.get(d.source or "", d.source or "")
@@ -479,7 +490,12 @@ def _notes_cell(f: ImageFacts) -> str:
 def _load_cell(f: ImageFacts) -> str:
     if f.pstart is None or f.pend is None:
         return "-"
-    return f"[{f.pstart:#x}, {f.pend:#x}) {human_size(f.pend - f.pstart)}"
+    text = f"[{f.pstart:#x}, {f.pend:#x}) {human_size(f.pend - f.pstart)}"
+    if f.bsd_symtab and f.bsd_symtab_end is not None:
+        # elf_parse_bsdsyms: Xen loads (and checks) the symbol block too.
+        text += (f"; with BSD symbols [{f.pstart:#x}, {f.bsd_symtab_end:#x}) "
+                 f"{human_size(f.bsd_symtab_end - f.pstart)}")
+    return text
 
 
 def _need_cell(f: ImageFacts) -> str:
@@ -513,7 +529,10 @@ def _bsd_cell(f: ImageFacts) -> str:
         return "absent"
     if f.bsd_symtab_end is None:
         return "yes: Xen copies the symbols after the kernel"
-    return f"yes: the kernel ends at {f.bsd_symtab_end:#x} with its symbols"
+    if f.bsd_symtab_start is not None:
+        size = human_size(f.bsd_symtab_end - f.bsd_symtab_start)
+        return (f"yes: symbols [{f.bsd_symtab_start:#x}, {f.bsd_symtab_end:#x}) {size}, "
+                f"so the kernel ends at {f.bsd_symtab_end:#x}")
 
 
 def table_rows(facts: Sequence[ImageFacts]) -> list[Row]:

@@ -28,12 +28,15 @@ Where each layout comes from:
   0x1000; second p_align 0x2000), 4-byte PHYS32_ENTRY 0x10002e0, no RELOC;
   its bzImage header says kernel_alignment 0x1000000 (CONFIG_PHYSICAL_ALIGN),
   min_alignment 13, the alignment neither p_align nor p_offset shows.
-- FreeBSD amd64: sys/conf/ldscript.amd64 (kernel at KERNBASE
-  0xffffffff80000000 + KERNLOAD 0x200000, LMA = VMA - KERNBASE, the ELF
-  headers inside the first PT_LOAD at file offset 0, lld with
-  -z max-page-size=2097152) and the note block of sys/amd64/amd64/xen-locore.S
-  as listed in shared doc section 8 (no legacy ENTRY note; PHYS32_ENTRY is a
-  4-byte .long VTOP(xen_start32)). GUEST_VERSION is __FreeBSD_version of 14.1.
+- FreeBSD amd64: the real FreeBSD 15.1-RELEASE-p1 MINIMAL kernel in
+  ../shared/kernels (PROVENANCE.md), read with `readelf -lnW`: its five PT_LOADs
+  (p_paddr and p_memsz as they are; the first at file offset 0, so the ELF
+  headers are loaded; p_align 2 MiB), the PT_NOTE inside the third PT_LOAD
+  holding the GNU build-id (replaced) and the 14 Xen notes of
+  sys/amd64/amd64/xen-locore.S with their real values (GUEST_VERSION "0x16e748",
+  no ENTRY note, 4-byte PHYS32_ENTRY 0x7a1000, BSD_SYMTAB "yes"), and a small
+  .symtab/.strtab for BSD_SYMTAB. Unlike the others, its entry points have no
+  file bytes (they are 5 MiB into the real file).
 - NetBSD amd64: sys/arch/amd64/conf/kern.ldscript (.text at KERNTEXTOFF
   0xffffffff80200000, `AT (ADDR(.text) & 0x0fffffff)` so p_paddr 0x200000; GNU
   ld's 2 MiB max-page-size puts it at file offset 0x200000) and the Xen note
@@ -365,14 +368,25 @@ def _tail_sections(offset: int, comment: bytes, syms: bytes, names: bytes) -> li
 
 FREEBSD_KERNBASE = 0xFFFFFFFF80000000
 FREEBSD_KERNLOAD = 0x200000
+FREEBSD_VERSION = 1501000  # __FreeBSD_version of 15.1-RELEASE
+SHN_ABS = 0xFFF1
+# The five PT_LOADs of the real 15.1 kernel (readelf -lW): (p_paddr, p_memsz, flags).
+FREEBSD_LOADS = (
+    (0x200000, 0xBE498, PF_R),  # ELF headers, .interp, .hash, .dynsym, ...
+    (0x2BE4A0, 0x52A18C, PF_R | PF_X),  # .plt, .text (hypercall_page, xen_start32, btext)
+    (0x7E8630, 0xC997C, PF_R),  # .rodata, set_*, .note.gnu.build-id, .note.Xen
+    (0xA00000, 0x1000, PF_R | PF_W),  # .dynamic, .relro_padding
+    (0xC00000, 0x400000, PF_R | PF_W),  # .data, .bss
+)
 
 
 def _freebsd_notes(hypercall_page: int, xen_start32: int) -> bytes:
-    """xen-locore.S's note block, as shared doc section 8 lists it."""
+    """xen-locore.S's note block, as the real 15.1 kernel carries it."""
     return b"".join(
         [
             xen_note(GUEST_OS, "FreeBSD"),
-            xen_note(GUEST_VERSION, "1401000"),  # __FreeBSD_version, 14.1-RELEASE
+            # __FreeBSD_version, written in hex by 15.1 ("0x16e748")
+            xen_note(GUEST_VERSION, f"{FREEBSD_VERSION:#x}"),
             xen_note(XEN_VERSION, "xen-3.0"),
             xen_note(VIRT_BASE, FREEBSD_KERNBASE, 8),
             xen_note(PADDR_OFFSET, 0, 8),
@@ -391,48 +405,45 @@ def _freebsd_notes(hypercall_page: int, xen_start32: int) -> bytes:
 
 
 def freebsd_elf() -> bytes:
-    """lld's layout for ldscript.amd64: R (headers, .note.Xen), R+X (.text:
-    hypercall_page, xen_start32), RW (.data/.bss), each at the next 2 MiB
-    boundary plus its file offset; everything linked at KERNBASE + LMA."""
-    base_v = FREEBSD_KERNBASE + FREEBSD_KERNLOAD
-    notes_at = 0x200
-    text_off, text_size = 0x1000, 0x2000
-    hypercall_page = base_v + text_off
-    xen_start32_off = text_off + 0x1000
-    btext_off = xen_start32_off + 0x40
-    notes = _freebsd_notes(hypercall_page, FREEBSD_KERNLOAD + xen_start32_off)
-    data_off, data_v = 0x3000, 0xFFFFFFFF81203000
-    text = bytearray(b"\x90" * 0x1000) + bytearray(0x1000)  # hypercall page: nops
-    _put(text, xen_start32_off - text_off, HLT_LOOP)
-    _put(text, btext_off - text_off, HLT_LOOP)
-    segments = [
-        Segment(PT_LOAD, 0, base_v, FREEBSD_KERNLOAD, filesz=PAGE, memsz=PAGE, flags=PF_R,
-                align=MIB2),
-        Segment(PT_LOAD, text_off, base_v + text_off, FREEBSD_KERNLOAD + text_off,
-                filesz=text_size, memsz=0xF00000, flags=PF_R | PF_X, align=MIB2,
-                data=bytes(text)),
-        Segment(PT_LOAD, data_off, data_v, data_v - FREEBSD_KERNBASE, filesz=PAGE,
-                memsz=0x9FD000, flags=PF_R | PF_W, align=MIB2),
-        Segment(PT_NOTE, notes_at, base_v + notes_at, FREEBSD_KERNLOAD + notes_at,
-                filesz=len(notes), flags=PF_R, align=4),
-    ]
+    """The real 15.1 kernel's shape (lld, ldscript.amd64, -z max-page-size=2M):
+    five PT_LOADs at their real p_paddr/p_memsz, the first at file offset 0
+    (the ELF and program headers are loaded), the PT_NOTE (build-id then the
+    Xen notes, 0x1c0 bytes as in the real file) inside the third PT_LOAD, and
+    a .symtab/.strtab that BSD_SYMTAB makes Xen copy after the kernel. Only the
+    headers and the notes carry file bytes: p_offset stays congruent to p_vaddr
+    modulo 2 MiB, so the entry points (in the second PT_LOAD, 5 MiB into the
+    file on the real kernel) have no file bytes here."""
+    v = FREEBSD_KERNBASE
+    hypercall_page, xen_start32, btext = 0x7A0000, 0x7A1000, 0x2BF000
+    notes = (_build_id("synthetic-freebsd-amd64.elf")
+             + _freebsd_notes(v + hypercall_page, xen_start32))
+    segments = []
+    for i, (paddr, memsz, flags) in enumerate(FREEBSD_LOADS):
+        offset = paddr % MIB2  # congruent to p_vaddr modulo p_align
+        filesz = {0: PAGE, 2: len(notes)}.get(i, 0)
+        if filesz == 0 and i > 2:
+            offset = 0  # 0xa00000 and 0xc00000 are 2 MiB multiples
+        data = notes if i == 2 else b""
+        segments.append(Segment(PT_LOAD, offset, v + paddr, paddr, filesz=filesz, memsz=memsz,
+                                flags=flags, align=MIB2, data=data))
+    third = segments[2]
+    segments.append(Segment(PT_NOTE, third.offset, third.vaddr, third.paddr,
+                            filesz=len(notes), flags=PF_R, align=4))
+    build_id_size = 0x24
     sections = [
-        Section(".note.Xen", SHT_NOTE, notes_at, addr=base_v + notes_at, flags=SHF_ALLOC,
-                align=4, data=notes),
-        Section(".text", SHT_PROGBITS, text_off, size=text_size, addr=base_v + text_off,
-                flags=SHF_ALLOC | SHF_EXECINSTR, align=PAGE),
-        Section(".data", SHT_PROGBITS, data_off, size=PAGE, addr=data_v,
-                flags=SHF_ALLOC | SHF_WRITE, align=PAGE),
-        Section(".bss", SHT_NOBITS, data_off + PAGE, size=0x9FC000, addr=data_v + PAGE,
-                flags=SHF_ALLOC | SHF_WRITE, align=PAGE),
+        Section(".note.gnu.build-id", SHT_NOTE, third.offset, addr=third.vaddr,
+                flags=SHF_ALLOC, align=4, data=notes[:build_id_size]),
+        Section(".note.Xen", SHT_NOTE, third.offset + build_id_size,
+                addr=third.vaddr + build_id_size, flags=SHF_ALLOC, align=4,
+                data=notes[build_id_size:]),
     ]
-    comment = _marker("FreeBSD amd64 (ldscript.amd64 + xen-locore.S layout)")
+    comment = _marker("FreeBSD 15.1 amd64 (the real kernel's program headers and Xen notes)")
     syms, names = _symtab(
-        [("hypercall_page", hypercall_page, STT_FUNC, 2),
-         ("xen_start32", base_v + xen_start32_off, STT_FUNC, 2),
-         ("btext", base_v + btext_off, STT_FUNC, 2)])
-    tail = _tail_sections(data_off + PAGE, comment, syms, names)
-    image = build_elf(ElfSpec(elf_class=64, machine=EM_X86_64, entry=base_v + btext_off,
+        [("hypercall_page", v + hypercall_page, STT_FUNC, SHN_ABS),
+         ("xen_start32", v + xen_start32, STT_FUNC, SHN_ABS),
+         ("btext", v + btext, STT_FUNC, SHN_ABS)])
+    tail = _tail_sections(third.offset + len(notes), comment, syms, names)
+    image = build_elf(ElfSpec(elf_class=64, machine=EM_X86_64, entry=v + btext,
                               segments=segments, sections=[*sections, *tail]))
     return _link_symtab(image)
 

@@ -153,6 +153,11 @@ def render_explanation(result: Explanation, console: Console) -> None:
         _say(console, f"load range [{f.pstart:#x}, {f.pend:#x}) {human_size(f.pend - f.pstart)}"
                       f"; lowest PT_LOAD at p_offset {f.lowest_p_offset:#x}, max p_align "
                       f"{f.max_p_align:#x}")
+    if f.bsd_symtab and f.bsd_symtab_start is not None and f.pstart is not None:
+        _say(console, f"BSD_SYMTAB: symbols [{f.bsd_symtab_start:#x}, {f.bsd_symtab_end:#x}) "
+                      f"{human_size(f.bsd_symtab_end - f.bsd_symtab_start)} copied after it, so "
+                      f"Xen loads [{f.pstart:#x}, {f.bsd_symtab_end:#x}) "
+                      f"{human_size(f.bsd_symtab_end - f.pstart)}")
     if f.relocatable:
         words = dict(zip(("align", "min", "max"), f.reloc_words or (), strict=False))
         shown = " ".join(f"{k} {v:#x}" for k, v in words.items() if v is not None)

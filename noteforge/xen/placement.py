@@ -40,6 +40,7 @@ from noteforge.xen.abi import (
     UNSET_ADDR32,
     XENFEAT_PVH_RELOCATABLE_V1,
     align_mask32,
+    describe,
     is_power_of_two,
     u32,
     u64,
@@ -396,8 +397,31 @@ def copy_segments(run: _Run) -> _Kernel:
     run.trace.extend(check.trace)
     if not check.fits:
         return _Kernel("not-relocatable", blocking=check.blocking)
+    _bsd_symbols_warning(run, ks + size)
     container = next((e for e in run.dom0_e820 if e.is_ram and e.start <= ks < e.end), None)
     return _Kernel(None, base=ks, entry=kernel.phys_entry, container=container)
+
+
+def _bsd_symbols_warning(run: _Run, kend: int) -> None:
+    """Xen 4.17/4.18 copy a BSD_SYMTAB kernel's symbol block (past the last
+    segment, up to virt_kend) in elf_load_bsdsyms (libelf-loader.c), which
+    returns nothing: a failed copy only marks the image broken, and
+    elf_load_binary still succeeds. Nothing checks that block beforehand, so
+    a block on non-RAM loads the kernel without its symbol table."""
+    segments = run.kernel.load_segments
+    if not segments:
+        return
+    seg_end = max(p + m for p, m in segments)
+    if kend <= seg_end:
+        return
+    block = fits_in_place_xen418(run.dom0_e820, ((seg_end, kend - seg_end),))
+    if not block.fits:
+        where = f" ({describe(block.blocking)})" if block.blocking else ""
+        run.warnings.append(
+            f"bsd-symbols-not-copied: the BSD symbol block [{seg_end:#x}, {kend:#x}) is not all "
+            f"dom0 RAM{where}: Xen {run.rules.release}'s elf_load_bsdsyms cannot copy it there "
+            "and only marks the image broken, so the kernel loads and boots without its "
+            "symbol table")
 
 
 def check_relocate(run: _Run) -> _Kernel:
