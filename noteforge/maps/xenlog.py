@@ -11,7 +11,9 @@ and xen/common/libelf/libelf-dominfo.c):
 - the banner `Xen version 4.20.5-pre (Debian 4.20.4+63-...) (...)`;
 - Xen's `Command line:` and from it dom0_mem and `dom0=pvh,verbose`;
 - with `dom0=pvh,verbose` only: `ELF: memory: S -> E`, `ELF: note: ...`
-  (PHYS32_RELOC prints the words its desc carries), `d0 kernel: Moving [S, E] -> [S', E']`
+  (PHYS32_RELOC prints the words its desc carries), the `ELF: addresses:` block's
+  `virt_kstart`/`virt_kend` (past pend when BSD_SYMTAB adds a symbol block),
+  `d0 kernel: Moving [S, E] -> [S', E']`
   and the `Dom0 memory map:` block, printed after the ACPI tables were carved;
 - the failures, which are printed with or without verbose.
 
