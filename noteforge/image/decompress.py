@@ -15,9 +15,7 @@ buffer from them), and nothing legitimate is larger than a hard ceiling
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
 import os
 import struct
 import zlib
@@ -187,9 +185,12 @@ def _cap_reason(expected: int | None, limit: int) -> str:
 # --- stream decoders (Python's own codecs) -------------------------------
 
 
-def _pump(decoder, reader: _WindowReader, name: str, method: str) -> Iterator[bytes]:
+def _pump(
+    decoder, reader: _WindowReader, name: str, method: str, errors: tuple = ()
+) -> Iterator[bytes]:
     """Drive a bz2/lzma-style decompressor (decompress(data, max_length),
-    needs_input, eof) with bounded output per call."""
+    needs_input, eof) with bounded output per call; `errors` are the codec's
+    own exception classes (lzma.LZMAError)."""
     pending = b""
     while not decoder.eof:
         if decoder.needs_input:
@@ -202,7 +203,7 @@ def _pump(decoder, reader: _WindowReader, name: str, method: str) -> Iterator[by
             pending = b""
         try:
             out = decoder.decompress(pending, max_length=CHUNK)
-        except (OSError, EOFError, ValueError, lzma.LZMAError) as err:
+        except (OSError, EOFError, ValueError, *errors) as err:
             raise DecompressError(f"{name}: corrupt {method} stream ({_short(err)})") from None
         if out:
             yield out
@@ -226,6 +227,8 @@ def _gzip(reader: _WindowReader, name: str) -> Iterator[bytes]:
 
 
 def _bzip2(reader: _WindowReader, name: str) -> Iterator[bytes]:
+    import bz2  # imported when used: `notes` on an ELF needs no codec
+
     yield from _pump(bz2.BZ2Decompressor(), reader, name, "bzip2")
 
 
@@ -235,14 +238,18 @@ _LZMA_MEMLIMIT = 512 << 20
 
 
 def _lzma(reader: _WindowReader, name: str) -> Iterator[bytes]:
+    import lzma
+
     decoder = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE, memlimit=_LZMA_MEMLIMIT)
-    yield from _pump(decoder, reader, name, "lzma")
+    yield from _pump(decoder, reader, name, "lzma", (lzma.LZMAError,))
 
 
 def _xz(reader: _WindowReader, name: str) -> Iterator[bytes]:
     # Linux builds with --check=crc32 --x86 (a BCJ filter): liblzma decodes both.
+    import lzma
+
     decoder = lzma.LZMADecompressor(format=lzma.FORMAT_XZ, memlimit=_LZMA_MEMLIMIT)
-    yield from _pump(decoder, reader, name, "xz")
+    yield from _pump(decoder, reader, name, "xz", (lzma.LZMAError,))
 
 
 # zstd frames from `zstd -22 --ultra` use a 128 MiB window (window log 27).

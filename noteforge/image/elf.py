@@ -216,8 +216,17 @@ class SectionHeader:
         return d
 
 
+# pyelftools' names for the two machines Xen loads PVH kernels for, so that
+# reading an x86 kernel does not import pyelftools' description tables (10-40
+# ms of a `noteforge notes` process); tests/image/test_elf.py checks
+# them against pyelftools.
+_X86_MACHINES = {3: "Intel 80386", 62: "Advanced Micro Devices X86-64"}
+
+
 def machine_name(machine: int) -> str:
     """'Advanced Micro Devices X86-64' etc., from pyelftools' tables."""
+    if machine in _X86_MACHINES:
+        return _X86_MACHINES[machine]
     try:
         from elftools.elf.descriptions import describe_e_machine
         from elftools.elf.enums import ENUM_E_MACHINE

@@ -564,3 +564,15 @@ def test_small_shentsize_on_the_section_fallback_reads_as_libelf(tmp_path):
             f"{shoff + 68:#x} (8 bytes) runs past the end of the ELF image ({len(data):#x} "
             "bytes; e_shentsize is 36); Xen reads 0 there and marks the image broken (out of "
             "range access)") in image.warnings
+
+
+def test_x86_machine_names_are_pyelftools_names():
+    # machine_name() answers x86 from its own table (start-up time); the names
+    # must stay pyelftools' own.
+    from elftools.elf.descriptions import describe_e_machine
+
+    from noteforge.image.elf import machine_name
+
+    assert machine_name(62) == describe_e_machine("EM_X86_64") == "Advanced Micro Devices X86-64"
+    assert machine_name(3) == describe_e_machine("EM_386") == "Intel 80386"
+    assert machine_name(183) == describe_e_machine("EM_AARCH64")
