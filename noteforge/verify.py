@@ -40,6 +40,7 @@ from noteforge.xen.releases import (
 )
 
 ALIGN_SOURCES = ("note", "p_align", "p_offset", "bzimage")
+ALIGN_CHOICES = "note, p_align, p_offset, bzimage or a number such as 2M"
 
 # XENFEAT_dom0 (xen/include/public/features.h): a kernel that carries a
 # SUPPORTED_FEATURES note without it is refused as dom0 by initdom_check_parms.
@@ -89,7 +90,10 @@ def alignment_from(image: KernelImage, source: str) -> int | None:
         return load.lowest_p_offset if load else None
     if source == "bzimage":
         return image.bzimage.kernel_alignment if image.bzimage else None
-    return parse_u32(source, "--align-from")
+    try:
+        return parse_u32(source, "--align-from")
+    except UsageError:
+        raise UsageError(f"--align-from {source!r}: expected one of {ALIGN_CHOICES}") from None
 
 
 # dom0_mem values tried, smallest first, when a larger dom0 might help
@@ -116,6 +120,25 @@ class Verdict:
     warnings: tuple[str, ...] = field(default=())
     release: ReleaseChoice | None = None  # the Xen release modelled, and where from
     steps: tuple[Step, ...] = ()  # release-dependent steps: what was applied, why
+    # --align-from: the experiment's alignment source (the kernel then counts
+    # as relocatable whatever its notes say); None without an experiment.
+    align_from: str | None = None
+    notices: tuple[str, ...] = ()  # what must be read first (a unitless --dom0-mem)
+    has_reloc_note: bool = False  # the image's own PHYS32_RELOC note
+
+    @property
+    def relocatable(self) -> bool:
+        """Does Xen (or the experiment) treat the kernel as relocatable here?"""
+        return self.align_from is not None or self.has_reloc_note
+
+    @property
+    def relocatable_source(self) -> str:
+        if self.align_from is not None:
+            own = ("it has a PHYS32_RELOC note" if self.has_reloc_note
+                   else "the image itself has no PHYS32_RELOC note")
+            return (f"--align-from {self.align_from}: an experiment, treated as relocatable "
+                    f"({own})")
+        return "PHYS32_RELOC note" if self.has_reloc_note else "no PHYS32_RELOC note"
 
     @property
     def blocking(self) -> E820Entry | None:
@@ -135,6 +158,10 @@ class Verdict:
             "xen_release_notes": list(self.release.notes) if self.release else [],
             "release_steps": [s.to_dict() for s in self.steps],
             "dom0_capable": self.dom0_capable,
+            "notices": list(self.notices),
+            "relocatable": self.relocatable,
+            "relocatable_source": self.relocatable_source,
+            "align_from": self.align_from,
             "kernel": p["kernel"],
             "blocking": p["blocking"],
             "modules": p["modules"],
@@ -179,6 +206,7 @@ def verify(
     # A map Xen printed is already clean; clean_map knows from the HostMap.
     cleaned = clean_map(host)
     warnings: list[str] = []
+    notices: list[str] = []
     choice = (xen_version if isinstance(xen_version, ReleaseChoice)
               else choose_release(xen_version, host.xen_version))
     warnings.extend(choice.warnings)
@@ -209,11 +237,14 @@ def verify(
         if dom0_mem is None:
             dom0_source = (
                 f"Xen's default rule, estimated: {human_pages(size.nr_pages)}, plausibly "
-                f"{human_pages(size.low)} to {human_pages(size.high)}"
+                f"{human_pages(size.low)} to {human_pages(size.high)} (the estimate e820 "
+                "shows, plus the kernel and initrd files)"
             )
         else:
             dom0_source = f"dom0_mem={dom0_mem}: {human_pages(size.nr_pages)}"
         warnings.extend(size.warnings)
+        # A number without a unit is KiB to Xen: said first, not last.
+        notices.extend(w for w in size.warnings if "has no unit" in w)
     d0 = dom0_map(cleaned.entries, nr_pages)
 
     params = kernel_params(image)
@@ -221,7 +252,8 @@ def verify(
     if align_from is not None and align_from != "note":
         override = alignment_from(image, align_from)
         if override is None:
-            raise UsageError(f"--align-from {align_from}: {image.path} has no such value")
+            raise UsageError(f"--align-from {align_from}: {image.path} has no such value "
+                             f"(choices: {ALIGN_CHOICES})")
     opts = {"align_override": override, "cmdline": cmdline, "initrd_size": initrd_size,
             "initrd_cmdline": initrd_cmdline,
             "release": choice.release if policy == "xen" else None}
@@ -259,9 +291,8 @@ def verify(
         found = ()
         if not refused:
             ident = image_identity(image)
-            rules = KernelRules(ident, image_reloc_limits(image, ident))
             found = suggest(params, d0.entries, policy, **opts, alternative_maps=larger,
-                            rules=rules)
+                            rules=KernelRules(ident, image_reloc_limits(image, ident)))
         # Of the dom0 sizes that work, the smallest is the one worth saying.
         maps = [s for s in found if s.parameter == "map"]
         suggestions = tuple(s for s in found if s.parameter != "map") + tuple(maps[:1])
@@ -269,8 +300,11 @@ def verify(
         image=image.path, map=host.source, policy=policy, placement=placement,
         cleaned=cleaned.entries, cleanup_changes=cleaned.changes, dom0=d0, dom0_size=size,
         dom0_source=dom0_source, dom0_capable=dom0_capable, loads=loads, reason=reason,
-        message=message, suggestions=suggestions, warnings=tuple(warnings),
+        message=message, suggestions=suggestions,
+        warnings=tuple(w for w in warnings if w not in notices),
         release=choice, steps=(dom0_step, *placement.steps),
+        align_from=align_from if override is not None else None, notices=tuple(notices),
+        has_reloc_note=image.effective.relocatable,
     )
 
 

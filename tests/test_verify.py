@@ -308,3 +308,69 @@ def test_bad_xen_version_is_status_2(capsys):
                str(SAMPLES / "framework-laptop-tgl-insyde.dmesg"), "--xen-version", "latest"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "--xen-version 'latest'" in err
+
+
+# --- experiments and defaults say what they are ----------------------------------
+
+
+def test_align_from_is_an_experiment_everywhere(capsys):
+    # The 6.1 sample has no PHYS32_RELOC note: with --align-from it is treated
+    # as relocatable, and the headline, the table and the JSON all say so.
+    sample = SAMPLES / "synthetic-linux-6.1-amd64.elf"
+    args = ["verify", str(sample), "--e820", str(WRX80), "--align-from", "p_align"]
+    assert main([*args, "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["relocatable"], d["align_from"]) == (True, "p_align")
+    assert d["relocatable_source"] == ("--align-from p_align: an experiment, treated as "
+                                       "relocatable (the image itself has no PHYS32_RELOC note)")
+    assert d["kernel"]["align_source"] == "override" and d["kernel"]["relocated"] is True
+    assert main([*args]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("loads at [0x")
+    assert " ".join(out.split()).count(d["relocatable_source"]) == 2  # headline and table
+    assert "relocatable yes (experiment)" in " ".join(out.split())
+    assert "--align-from p_align (experiment)" in out
+    assert "no PHYS32_RELOC note" not in out.replace("has no PHYS32_RELOC note", "")
+    # Without the experiment the same kernel is not relocatable.
+    assert main(["verify", str(sample), "--e820", str(WRX80), "--json"]) == 1
+    d = json.loads(capsys.readouterr().out)
+    assert (d["relocatable"], d["align_from"]) == (False, None)
+
+
+def test_a_bad_align_from_lists_the_choices(capsys):
+    rc = main(["verify", str(SAMPLES / "synthetic-linux-6.1-amd64.elf"), "--e820", str(WRX80),
+               "--align-from", "pagesize"])
+    assert rc == 2
+    assert capsys.readouterr().err == (
+        "noteforge: error: --align-from 'pagesize': expected one of note, p_align, p_offset, "
+        "bzimage or a number such as 2M\n")
+
+
+def test_unitless_dom0_mem_is_said_first(capsys):
+    sample = SAMPLES / "synthetic-linux-6.12-amd64.elf"
+    assert main(["verify", str(sample), "--e820", str(WRX80), "--dom0-mem", "524288"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "note: '524288' has no unit: Xen reads it as KiB (512 MiB)"
+    assert out.count("has no unit") == 1
+    assert main(["verify", str(sample), "--e820", str(WRX80), "--dom0-mem", "524288",
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["notices"] == ["'524288' has no unit: Xen reads it as KiB (512 MiB)"]
+    assert d["dom0"]["nr_pages"] == 131072
+
+
+def test_e820_and_verify_default_to_the_same_dom0(capsys):
+    # No --dom0-mem: both use Xen's default rule, estimated, and say so.
+    assert main(["e820", str(WRX80), "--json"]) == 0
+    e = json.loads(capsys.readouterr().out)["dom0"]
+    assert e["default_rule"] is True
+    assert main(["verify", str(SAMPLES / "synthetic-linux-6.12-amd64.elf"), "--e820",
+                 str(WRX80), "--json"]) == 0
+    v = json.loads(capsys.readouterr().out)["dom0"]
+    assert v["source"].startswith("Xen's default rule, estimated")
+    assert "the estimate e820 shows" in v["source"]
+    # verify counts the kernel file as a boot module too: at most its pages apart.
+    kernel_pages = (SAMPLES / "synthetic-linux-6.12-amd64.elf").stat().st_size // 4096 + 1
+    assert 0 <= e["nr_pages"] - v["nr_pages"] <= kernel_pages
+    assert e["nr_pages"] == 115762586

@@ -48,7 +48,8 @@ def build_report(
             d0 = dom0_map(cleaned.entries, nr)
             from_log = True
         else:
-            d0 = dom0_map(cleaned.entries, None)
+            # Xen's default rule, estimated: the same estimate verify uses.
+            d0 = dom0_map(cleaned.entries, size.nr_pages)
     warnings = list(host.warnings)
     if d0 is not None:
         warnings.extend(d0.warnings)
@@ -61,6 +62,7 @@ def build_report(
         dom0_doc = d0.to_dict()
         dom0_doc["dom0_mem"] = spec.text if spec is not None else None
         dom0_doc["from_log"] = from_log
+        dom0_doc["default_rule"] = spec is None and not from_log
         dom0_doc["size"] = size.to_dict()
     doc = {
         "source_format": host.source_format,
@@ -150,9 +152,10 @@ def _render(host: HostMap, cleaned: CleanedMap, d0, size: Dom0Size, doc: dict) -
             how = (f"{d0.nr_pages} pages ({_mib(d0.nr_pages)}), counted exactly from the "
                    "log's 'Dom0 memory map'")
         else:
-            how = (f"all RAM, {d0.nr_pages} pages ({_mib(d0.nr_pages)}), as no --dom0-mem was "
-                   f"given; Xen itself would give about {_mib(size.nr_pages)} (estimate, "
-                   f"{_mib(size.low)} to {_mib(size.high)})")
+            how = (f"{d0.nr_pages} pages ({_mib(d0.nr_pages)}): no --dom0-mem, so Xen's default "
+                   f"rule, estimated as verify does ({_mib(size.low)} to {_mib(size.high)}; "
+                   "verify also counts the kernel and initrd files); give --dom0-mem to be "
+                   "exact")
         console.print(f"[bold]Dom0's map[/] (pvh_setup_e820): {escape(how)}")
         console.print(_entry_table("", d0.entries))
         if dd["dom0_mem"] is not None and not size.exact and not size.fails:

@@ -89,13 +89,18 @@ def parameters_table(v: Verdict, image: KernelImage) -> Table:
     if entry_note is not None and len(entry_note.desc) == 8:
         entry_from += " (8 bytes; Xen keeps the low 32 bits)"
     t.add_row("entry", "-" if eff.phys32_entry is None else f"{eff.phys32_entry:#x}", entry_from)
-    if eff.relocatable:
+    if v.align_from is not None:
+        t.add_row("relocatable", "yes (experiment)", v.relocatable_source)
+    elif eff.relocatable:
         words = sum(w is not None for w in (reloc.align, reloc.min, reloc.max)) if reloc else 0
         t.add_row("relocatable", "yes", f"PHYS32_RELOC note ({words} of 3 words)")
     else:
         t.add_row("relocatable", "no", "no PHYS32_RELOC note")
     if p.align is not None:
-        t.add_row("align", hexsize(p.align), ALIGN_SOURCE_TEXT.get(p.align_source or "", "-"))
+        source = ALIGN_SOURCE_TEXT.get(p.align_source or "", "-")
+        if p.align_source == "override" and v.align_from is not None:
+            source = f"--align-from {v.align_from} (experiment)"
+        t.add_row("align", hexsize(p.align), source)
     if p.min is not None:
         given = reloc is not None and reloc.min is not None
         t.add_row("min", f"{p.min:#x}", "PHYS32_RELOC word 1" if given else "default 0")
@@ -143,7 +148,11 @@ def release_line(v: Verdict) -> str:
 
 
 def render_verdict(v: Verdict, image: KernelImage, console: Console) -> None:
+    for notice in v.notices:
+        console.print(f"note: {notice}", highlight=False)
     console.print(verdict_line(v))
+    if v.align_from is not None:
+        console.print(f"  {v.relocatable_source}", highlight=False)
     p = v.placement
     if v.loads and p.entry is not None:
         console.print(f"  entry {p.entry:#x}", highlight=False)

@@ -88,13 +88,15 @@ def test_json_without_dom0_mem_uses_the_logs_dom0_map(xen_log):
     assert doc["dom0"]["dom0_mem"] is None
 
 
-def test_json_all_ram_for_a_plain_map(tmp_path):
+def test_json_default_dom0_size_for_a_plain_map(tmp_path):
     p = tmp_path / "m.txt"
     p.write_text("0x0 0x9fc00 usable\n0x100000 0x40000000 usable\n0xa0000 0xc0000 reserved\n"
                  "0x90000 0xb0000 usable\n")
     doc = json.loads(run(str(p), "--json").output)
     assert doc["source_format"] == "table"
-    assert doc["dom0"]["all_ram"] is True
+    # No --dom0-mem: Xen's default rule, estimated, the same dom0 as verify's.
+    assert doc["dom0"]["default_rule"] is True and doc["dom0"]["all_ram"] is False
+    assert doc["dom0"]["nr_pages"] == doc["dom0"]["size"]["nr_pages"]
     assert any("overlap" in c for c in doc["changes"])
     assert doc["cleaned"][0] == {"start": 0, "end": 0xA0000, "type": 1, "type_name": "usable"}
     assert doc["cleaned"][1]["type_name"] == "reserved"
@@ -144,7 +146,7 @@ def test_human_output_for_a_firmware_map_with_changes(tmp_path):
     assert "merged 2 adjacent usable entries into [0x0, 0x40000000)" in r.output
     assert "usable [0x0, 0x40000000) overlaps 640 KiB-1 MiB, which is not RAM on a PC: kept " \
         "[0x0, 0xa0000) and [0x100000, 0x40000000)" in r.output
-    assert "as no --dom0-mem was given; Xen itself would give about" in r.output
+    assert "no --dom0-mem, so Xen's default rule, estimated as verify does" in r.output
 
 
 def test_which_and_format_options(xen_log):
