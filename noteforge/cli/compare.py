@@ -56,6 +56,11 @@ def register(app) -> None:
                                                       "would put the kernel.")] = None,
         dom0_mem: Annotated[str | None, typer.Option("--dom0-mem", metavar="SIZE",
                                                      help=DOM0_HELP)] = None,
+        kernel_name: Annotated[
+            str | None,
+            typer.Option("--kernel", metavar="NAME", help="IMAGE is a package holding several "
+                         "kernels: the one to explain."),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """One image, design by design: the alignment it yields and where Xen puts the kernel.
@@ -69,14 +74,14 @@ def register(app) -> None:
         for them.
         """
         from noteforge.designs import explain
+        from noteforge.packages.find import open_one
         from noteforge.render.compare import (
-            open_images,
             read_host,
             render_explanation,
             stdout_console,
         )
 
-        result = explain(open_images([image])[0], read_host(e820), dom0_mem)
+        result = explain(open_one(image, kernel_name), read_host(e820), dom0_mem)
         if as_json:
             print(json.dumps(result.to_dict(), indent=2))
         else:

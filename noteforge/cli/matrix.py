@@ -200,7 +200,8 @@ def run_matrix(
         )
         spec = MatrixSpec(images=tuple(infos), dom0_mems=tuple(dom0_mem),
                           policies=tuple(policies), xen_version=xen_version)
-        summary = Summary(image_paths, spec.variants)
+        # A package stands for every kernel it holds: one column each.
+        summary = Summary([i.path for i in infos], spec.variants)
         summary.notes.extend(notes)
         per_map = len(spec.variants) * len(infos)
         if progress:

@@ -10,6 +10,10 @@ from typing import Annotated
 
 import typer
 
+KERNEL_HELP = (
+    "IMAGE is a package holding several kernels: the one to read (its file name, e.g. "
+    "vmlinuz-6.12.57+deb13-amd64, its path in the package, or its modules folder)."
+)
 MAX_DECOMPRESSED_HELP = (
     "Refuse payloads that decompress to more than this (e.g. 512M; default 1G)."
 )
@@ -26,7 +30,12 @@ def _limit(text: str | None) -> int | None:
 def register(app: typer.Typer) -> None:
     @app.command("notes")
     def notes(
-        image: Annotated[str, typer.Argument(help="Kernel image: ELF, bzImage or compressed ELF.")],
+        image: Annotated[str, typer.Argument(help="Kernel image: ELF, bzImage or compressed ELF; "
+                                             "or a package (.deb, .rpm, Arch .pkg.tar.*).")],
+        kernel_name: Annotated[
+            str | None,
+            typer.Option("--kernel", metavar="NAME", help=KERNEL_HELP),
+        ] = None,
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the report as JSON (integers as numbers).")
         ] = False,
@@ -37,9 +46,9 @@ def register(app: typer.Typer) -> None:
         """Show every Xen ELF note of IMAGE as Xen reads it: type, name, decoded value, raw
         bytes and where it sits; the effective values after Xen's duplicate rules; the load
         range and entry check; and warnings (ignored section notes, dom0 support, ...)."""
-        from noteforge.image.open import open_image
+        from noteforge.packages.find import open_one
 
-        result = open_image(image, max_decompressed=_limit(max_decompressed))
+        result = open_one(image, kernel_name, max_decompressed=_limit(max_decompressed))
         if as_json:
             json.dump(result.to_dict(), sys.stdout, indent=2)
             sys.stdout.write("\n")

@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from noteforge.cli.notes import KERNEL_HELP
 from noteforge.errors import UsageError
 
 POLICY_HELP = (
@@ -43,13 +44,18 @@ DOM0_HELP = (
 def register(app: typer.Typer) -> None:
     @app.command("verify")
     def verify_cmd(
-        image: Annotated[str, typer.Argument(help="Kernel image: ELF, bzImage or compressed ELF.")],
+        image: Annotated[str, typer.Argument(help="Kernel image: ELF, bzImage or compressed ELF; "
+                                             "or a package (.deb, .rpm, Arch .pkg.tar.*).")],
         e820: Annotated[
             str,
             typer.Option("--e820", help="Memory map: a Xen or Linux log, sysfs memmap, table, "
                          "JSON, or 'host'."),
         ],
         dom0_mem: Annotated[str | None, typer.Option("--dom0-mem", help=DOM0_HELP)] = None,
+        kernel_name: Annotated[
+            str | None,
+            typer.Option("--kernel", metavar="NAME", help=KERNEL_HELP),
+        ] = None,
         policy: Annotated[str, typer.Option("--policy", help=POLICY_HELP)] = "xen",
         align_from: Annotated[str | None, typer.Option("--align-from", help=ALIGN_HELP)] = None,
         cmdline: Annotated[str, typer.Option("--cmdline", help="dom0's command line.")] = "",
@@ -85,8 +91,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Would IMAGE load as a PVH dom0 on the machine whose memory map is MAP: where,
         and why not. Runs Xen's own placement bit for bit. Exit 0 loads, 1 does not."""
-        from noteforge.image.open import open_image
         from noteforge.maps.read import read_map
+        from noteforge.packages.find import open_one
         from noteforge.units import parse_size
         from noteforge.verify import verify
 
@@ -103,7 +109,7 @@ def register(app: typer.Typer) -> None:
         which_arg: str | int | None = int(which) if which and which.isdigit() else which
 
         policy, xen_version = policy_as_release(policy, xen_version)
-        kernel = open_image(image)
+        kernel = open_one(image, kernel_name)
         host = read_map(e820, format=map_format, which=which_arg)
         if xen_version is not None:
             from noteforge.xen.releases import parse_release_list

@@ -115,40 +115,55 @@ def _file_size(path: str) -> int:
 def load_image(path: str) -> ImageInfo:
     """Open one image (decompressing a bzImage payload once) and keep its
     KernelParams. A NoteforgeError becomes ImageInfo.error, never an exception."""
+    return _load(path)[0]
+
+
+def _load(path: str) -> list[ImageInfo]:
+    """ImageInfo of the image at `path`, or of every kernel of the package at
+    `path` (named PACKAGE:MEMBER)."""
     from noteforge.image.open import open_image
+    from noteforge.packages.find import find_kernels, open_found, package_format
     from noteforge.verify import kernel_params
 
     try:
-        image = open_image(path)
-        return ImageInfo(
-            path=path,
-            params=kernel_params(image),
-            dom0_capable=image.effective.dom0_capable is not False,
-            broken=image.effective.broken,
-            file_size=_file_size(path),
-        )
+        if package_format(path) is None:
+            images = [open_image(path)]
+        else:
+            images = [open_found(k) for k in find_kernels(path)]
+        return [
+            ImageInfo(
+                path=image.path,
+                params=kernel_params(image),
+                dom0_capable=image.effective.dom0_capable is not False,
+                broken=image.effective.broken,
+                file_size=image.file_size if image.file_size is not None else _file_size(path),
+            )
+            for image in images
+        ]
     except NoteforgeError as err:
-        return ImageInfo(path=path, params=None, error=str(err))
+        return [ImageInfo(path=path, params=None, error=str(err))]
     except OSError as err:
-        return ImageInfo(path=path, params=None, error=f"{path}: {err.strerror or err}")
+        return [ImageInfo(path=path, params=None, error=f"{path}: {err.strerror or err}")]
 
 
 def load_images(
     paths: Sequence[str], jobs: int = 1, progress: Callable[[ImageInfo], None] | None = None
 ) -> list[ImageInfo]:
-    """load_image for every path, in `jobs` processes, results in input order."""
+    """load_image for every path, in `jobs` processes, results in input order;
+    a package stands for every kernel it holds."""
     results: list[ImageInfo] = []
     if jobs <= 1 or len(paths) <= 1:
         for p in paths:
-            results.append(load_image(p))
+            infos = _load(p)
+            results += infos
             if progress:
-                progress(results[-1])
+                progress(infos[-1])
         return results
     with ProcessPoolExecutor(max_workers=min(jobs, len(paths))) as pool:
-        for info in pool.map(load_image, paths):
-            results.append(info)
+        for infos in pool.map(_load, paths):
+            results += infos
             if progress:
-                progress(info)
+                progress(infos[-1])
     return results
 
 

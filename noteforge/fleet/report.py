@@ -92,8 +92,18 @@ def cell_class(outcome: str) -> str:
 
 
 def short_names(paths: Sequence[str]) -> list[str]:
-    """Base names when they are unique, else the paths as given."""
-    bases = [os.path.basename(p.rstrip("/")) or p for p in paths]
+    """Base names when they are unique, else the paths as given. A kernel read
+    out of a package (PACKAGE:MEMBER) goes by its file name (vmlinuz-VERSION) or
+    its modules folder (VERSION, for .../modules/VERSION/vmlinuz)."""
+    from noteforge.packages.layout import is_kernel, short_name
+
+    def base(p: str) -> str:
+        member = p.rsplit(":", 1)[-1]
+        if ":" in p and is_kernel(member):
+            return short_name(member)
+        return os.path.basename(p.rstrip("/")) or p
+
+    bases = [base(p) for p in paths]
     return bases if len(set(bases)) == len(bases) else list(paths)
 
 

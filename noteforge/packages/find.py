@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 
 from noteforge.errors import ImageError, UsageError
+from noteforge.packages import limits
 from noteforge.packages.layout import config_for, short_name
-from noteforge.packages.limits import MAX_CONFIG
 from noteforge.packages.members import Members
 
 
@@ -125,11 +125,12 @@ def config_beside(path: str) -> tuple[str | None, str | None]:
         return None, None
     try:
         with open(candidate, "rb") as f:
-            data = f.read(MAX_CONFIG + 1)
+            data = f.read(limits.MAX_CONFIG + 1)
     except OSError:
         return None, None
-    if len(data) > MAX_CONFIG:
-        raise ImageError(f"{candidate}: more than {MAX_CONFIG} bytes; not a kernel config")
+    if len(data) > limits.MAX_CONFIG:
+        raise ImageError(f"{candidate}: more than {limits.MAX_CONFIG} bytes; not a kernel "
+                         "config")
     return candidate, data.decode("utf-8", "replace")
 
 

@@ -8,8 +8,8 @@ import tarfile
 from dataclasses import dataclass
 
 from noteforge.errors import ImageError
+from noteforge.packages import limits
 from noteforge.packages.layout import is_kernel, member_name
-from noteforge.packages.limits import MAX_CONFIG, MAX_KERNEL, MAX_MEMBERS, MAX_METADATA
 
 _CONFIG = re.compile(r"(?:boot/config-[^/]+|(?:usr/)?lib/modules/[^/]+/config)")
 
@@ -35,21 +35,21 @@ class Collector:
     def wants(self, raw_name: str, size: int, regular: bool) -> str | None:
         """The member's name if its bytes are to be kept, else None."""
         self.count += 1
-        if self.count > MAX_MEMBERS:
-            raise ImageError(f"{self.package}: more than {MAX_MEMBERS} archive members; "
+        if self.count > limits.MAX_MEMBERS:
+            raise ImageError(f"{self.package}: more than {limits.MAX_MEMBERS} archive members; "
                              "refusing a likely hostile package")
         name = member_name(raw_name)
         if not regular:
             return None
         if is_kernel(name):
-            cap = MAX_KERNEL
+            cap, what = limits.MAX_KERNEL, "kernel"
         elif _CONFIG.fullmatch(name):
-            cap = MAX_CONFIG
+            cap, what = limits.MAX_CONFIG, "kernel config"
         else:
             return None
         if size > cap:
             raise ImageError(f"{self.package}: member {name} is {size} bytes, more than the "
-                             f"limit of {cap} for a {'kernel' if cap == MAX_KERNEL else 'config'}")
+                             f"limit of {cap} for a {what}")
         return name
 
     def keep(self, name: str, data: bytes, size: int) -> None:
@@ -69,9 +69,9 @@ class _CappedTarInfo(tarfile.TarInfo):
     def _proc_member(self, tar):  # tarfile's hook for every header it reads
         meta = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
                 tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
-        if self.type in meta and self.size > MAX_METADATA:
+        if self.type in meta and self.size > limits.MAX_METADATA:
             raise ImageError(f"a tar header record of {self.size} bytes (more than "
-                             f"{MAX_METADATA}); corrupt or hostile archive")
+                             f"{limits.MAX_METADATA}); corrupt or hostile archive")
         return super()._proc_member(tar)
 
 

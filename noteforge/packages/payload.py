@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 from noteforge.errors import ImageError
 from noteforge.image import decompress
-from noteforge.packages.limits import MAX_KERNEL, MAX_PAYLOAD
+from noteforge.packages import limits
 
 
 def compression_of(head: bytes) -> str | None:
@@ -26,12 +26,12 @@ class PayloadReader(io.RawIOBase):
     more memory than that."""
 
     def __init__(self, window: decompress.Window, method: str | None, name: str,
-                 limit: int = MAX_PAYLOAD):
+                 limit: int | None = None):
         super().__init__()
         self._window = window
         self._method = method
         self._name = name
-        self._limit = limit
+        self._limit = limits.MAX_PAYLOAD if limit is None else limit
         self._start()
 
     def _start(self) -> None:
@@ -55,11 +55,12 @@ class PayloadReader(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0:
-            size = MAX_KERNEL + 1
-        if size > MAX_KERNEL:
+            size = limits.MAX_KERNEL + 1
+        if size > limits.MAX_KERNEL:
             raise ImageError(
                 f"{self._name} at offset {self._pos:#x}: the archive asks to read {size} bytes "
-                f"at once, more than the limit of {MAX_KERNEL}; corrupt or hostile archive"
+                f"at once, more than the limit of {limits.MAX_KERNEL}; corrupt or hostile "
+                "archive"
             )
         # _buf[_off:] is what is decompressed but not yet read: tarfile reads
         # 10 KiB at a time out of 1 MiB chunks, so no copy of the rest per read.

@@ -29,9 +29,17 @@ def stdout_console() -> Console:
 
 
 def open_images(paths: list[str]):
+    """Every image named, a package standing for all the kernels it holds."""
     from noteforge.image.open import open_image
+    from noteforge.packages.find import find_kernels, open_found, package_format
 
-    return [open_image(Path(p)) for p in paths]
+    out = []
+    for p in paths:
+        if package_format(str(p)) is None:
+            out.append(open_image(Path(p)))
+        else:
+            out += [open_found(k) for k in find_kernels(str(p))]
+    return out
 
 
 def read_host(path: str | None):
