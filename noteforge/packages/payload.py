@@ -38,8 +38,12 @@ class PayloadReader(io.RawIOBase):
         if self._method is None:
             self._chunks: Iterator[bytes] = _raw_chunks(self._window, self._limit, self._name)
         else:
-            self._chunks = decompress.stream(self._method, self._window, limit=self._limit,
+            # The cap is counted here (read()), with a message about packages;
+            # the stream's own cap is only a backstop.
+            self._chunks = decompress.stream(self._method, self._window,
+                                             limit=self._limit + 2 * decompress.CHUNK,
                                              name=self._name)
+        self._total = 0
         self._buf = b""
         self._off = 0
         self._pos = 0
@@ -68,6 +72,11 @@ class PayloadReader(io.RawIOBase):
             chunk = next(self._chunks, None)
             if chunk is None:
                 break
+            self._total += len(chunk)
+            if self._total > self._limit:
+                raise ImageError(
+                    f"{self._name}: decompresses to more than {self._limit} bytes, the cap for "
+                    "a package's payload; refusing a likely decompression bomb")
             self._buf = self._buf[self._off:] + chunk if self._off < len(self._buf) else chunk
             self._off = 0
         out = self._buf[self._off : self._off + size]
