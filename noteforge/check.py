@@ -234,8 +234,13 @@ def _config(image: KernelImage, config: KernelConfig | None, explicit: bool) -> 
                        "a PHYS32_ENTRY note but CONFIG_XEN_PVH is not set")
     dom0 = config.enabled("CONFIG_XEN_DOM0")
     if eff.dom0_capable is not None and dom0 != eff.dom0_capable:
+        # Linux's xen-head.S sets the bit only with CONFIG_XEN_DOM0 since
+        # FEATURES_DOM0; older kernels (Debian's 6.1 cloud build) declare it
+        # whatever the configuration, and Xen then takes as dom0 a kernel
+        # without dom0 support.
         reasons.append("CONFIG_XEN_DOM0=y but SUPPORTED_FEATURES lacks XENFEAT_dom0" if dom0
-                       else "XENFEAT_dom0 declared but CONFIG_XEN_DOM0 is not set")
+                       else "XENFEAT_dom0 declared but CONFIG_XEN_DOM0 is not set (Xen would "
+                       "accept as dom0 a kernel without dom0 support)")
     align = config.number("CONFIG_PHYSICAL_ALIGN")
     start = config.number("CONFIG_PHYSICAL_START")
     reloc = eff.phys32_reloc

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from noteforge.check import KernelCheck
+from noteforge.packages.layout import is_kernel, short_name
 
 
 def verdict_line(result: KernelCheck) -> str:
@@ -58,7 +59,9 @@ def survey_table(results: Sequence[KernelCheck]) -> list[str]:
             s = facts[note].setting
             return "?" if s is None else s
 
-        kernel = r.name.rsplit("/", 1)[-1]
+        member = r.name.rsplit(":", 1)[-1]
+        kernel = short_name(member) if r.package and is_kernel(member) else \
+            r.name.rsplit("/", 1)[-1]
         out.append("| " + " | ".join([
             f"`{kernel}`", verdict, reloc_text, dom0, cfg("PHYS32_ENTRY"), cfg("XENFEAT_dom0"),
             cfg("PHYS32_RELOC align"), cfg("PHYS32_RELOC min"), cfg("bzImage relocatable_kernel")
