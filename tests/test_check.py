@@ -248,3 +248,18 @@ def test_require_syntax():
         parse_requirements(["pvhh"], False)
     with pytest.raises(UsageError, match="--e820"):
         parse_requirements(["loads"], False)
+
+
+def test_embedded_config_markers_without_an_end(tmp_path):
+    from noteforge.errors import ImageError
+    from noteforge.image.ikconfig import embedded_config
+
+    elf = tmp_path / "vmlinux"
+    elf.write_bytes(b"\x7fELF" + b"\0" * 60 + b"IKCFG_ST" + b"\x1f\x8b" + b"\0" * 100)
+    with pytest.raises(ImageError, match=r"IKCFG_ST at ELF offset 0x40 has no IKCFG_ED after it"):
+        embedded_config(elf)
+    elf.write_bytes(b"\x7fELF" + b"\0" * 60 + b"IKCFG_ST" + b"not gzip" + b"IKCFG_ED")
+    with pytest.raises(ImageError, match=r"embedded config at ELF offset 0x40 is not gzip"):
+        embedded_config(elf)
+    elf.write_bytes(b"\x7fELF" + b"\0" * 200)
+    assert embedded_config(elf) is None

@@ -133,3 +133,26 @@ def test_compare_and_matrix_take_every_kernel_of_a_package(tmp_path, capsys):
     assert main(["compare", str(deb), "--json"]) == 0
     images = [i["path"] for i in __import__("json").loads(capsys.readouterr().out)["images"]]
     assert images == [f"{deb}:boot/vmlinuz-6.12-a", f"{deb}:boot/vmlinuz-6.12-b"]
+
+
+def test_arch_kernel_with_an_embedded_config(tmp_path, capsys):
+    """Arch builds with CONFIG_IKCONFIG and ships no config file: check reads
+    the configuration out of the image (IKCFG_ST, gzip'd .config, IKCFG_ED;
+    appended past the ELF's end here, as Debian builds without IKCONFIG)."""
+    import gzip
+
+    from noteforge.write.apply import set_note
+
+    vmlinux = tmp_path / "vmlinux"
+    set_note(K612_CLOUD, 17, "0x8801", output=vmlinux)  # dom0-capable, as Arch's kernel
+    config = CLOUD_CONFIG.replace("# CONFIG_XEN_DOM0 is not set", "CONFIG_XEN_DOM0=y")
+    with open(vmlinux, "ab") as f:
+        f.write(b"IKCFG_ST" + gzip.compress(config.encode()) + b"IKCFG_ED")
+    pkg = build_arch(tmp_path, vmlinux, compress=("zstd", "-c", "-3", "-"))
+    assert main(["check", str(pkg), "--explain"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    member = "usr/lib/modules/6.12.107-arch1-1/vmlinuz"
+    assert lines[:3] == [f"PASS  {pkg}:{member}",
+                         f"      config: {pkg}:{member} [IKCONFIG]",
+                         "      PHYS32_ENTRY        0x1000a30     CONFIG_XEN_PVH=y"]
+    assert "      XENFEAT_dom0        yes (0x8801)  CONFIG_XEN_DOM0=y" in lines
