@@ -134,3 +134,15 @@ def test_libelf_parses_it_as_noteforge_does(xenref, kernel, image):
     # elf_xen_addr_calc_check: virt_kend covers the symbols too.
     assert r.virt_kend - r.virt_kstart == image.load.dest_size == 0xFAE160
     assert (r.elf_note_start, r.elf_note_end) == (0x6B1DEC, 0x6B1DEC + 0x1C0)
+
+
+def test_notes_shows_the_freebsd_version_in_decimal_too(kernel):
+    from typer.testing import CliRunner
+
+    from noteforge.cli.app import app
+
+    result = CliRunner().invoke(app, ["notes", str(kernel)])
+    assert result.exit_code == 0, result.output
+    assert "0x16e748 (__FreeBSD_version 1501000)" in result.output
+    # The note's own value is what the bytes say; only the summary decodes it.
+    assert "'0x16e748'" in result.output

@@ -358,3 +358,13 @@ def test_note_and_params_to_dict_are_json_plain():
     text = json.dumps(p.to_dict())
     assert json.loads(text)["phys32_reloc"] == {"align": 0x200000, "min": None, "max": None}
     assert json.loads(text)["phys32_entry"] == 0x1001000
+
+
+def test_guest_text_decodes_only_a_hex_freebsd_version():
+    from noteforge.image.notes import guest_text, guest_version_text
+
+    assert guest_text("FreeBSD", "0x16e748") == "FreeBSD 0x16e748 (__FreeBSD_version 1501000)"
+    assert guest_version_text("FreeBSD", "1401000") == "1401000"  # decimal: as written
+    assert guest_version_text("linux", "0x10") == "0x10"  # only FreeBSD's is __FreeBSD_version
+    assert guest_version_text("FreeBSD", "0xzz") == "0xzz"
+    assert guest_text(None, None) is None
