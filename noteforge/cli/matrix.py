@@ -20,7 +20,7 @@ from noteforge.errors import UsageError
 
 # Options that take one or more values: `--images a b c` as well as
 # `--images a --images b` (shell globs expand to many words).
-_MULTI = ("--images", "--maps", "--dom0-mem", "--policy")
+_MULTI = ("--images", "--maps", "--inventory", "--dom0-mem", "--policy")
 _SHORT = {"-h", "-j", "-o"}
 # The terminal summary lists this many maps; the HTML report and the rows hold more.
 TEXT_MAX_MAPS = 30
@@ -68,10 +68,17 @@ def register(app) -> None:
                          metavar="PATH..."),
         ],
         maps: Annotated[
-            list[str],
+            list[str] | None,
             typer.Option("--maps", help="e820 maps: files, directories or globs.",
                          metavar="PATH..."),
-        ],
+        ] = None,
+        inventory: Annotated[
+            list[str] | None,
+            typer.Option("--inventory", metavar="FILE.jsonl...",
+                         help="Machines, one JSON object per line: {\"id\": ..., \"map\": "
+                              "<map inline>} or {\"id\": ..., \"path\": FILE}; each "
+                              "distinct map is placed once, rows per machine ('-': stdin)."),
+        ] = None,
         dom0_mem: Annotated[
             list[str] | None,
             typer.Option("--dom0-mem", metavar="SIZE...",
@@ -113,7 +120,8 @@ def register(app) -> None:
         placement loads, 1 when some do not (or an input is bad), 2 on usage errors.
         """
         rc = run_matrix(
-            images=images, maps=maps, dom0_mem=dom0_mem or [None], policies=policy or ["xen"],
+            images=images, maps=maps or [], inventory=inventory or [],
+            dom0_mem=dom0_mem or [None], policies=policy or ["xen"],
             xen_version=xen_version, jobs=jobs or os.cpu_count() or 1, out=out,
             html_out=html_out, json_summary=json_summary,
         )
@@ -142,7 +150,8 @@ def _check_dom0_mems(sizes: list[str | None]) -> None:
 
 
 def run_matrix(
-    *, images: list[str], maps: list[str], dom0_mem: list[str | None], policies: list[str],
+    *, images: list[str], maps: list[str], inventory: list[str] = (),
+    dom0_mem: list[str | None], policies: list[str],
     xen_version: str | None, jobs: int, out: str | None, html_out: str | None,
     json_summary: bool,
 ) -> int:
@@ -168,7 +177,9 @@ def run_matrix(
     map_paths = expand_paths(maps, warn=notes.append)
     if not image_paths:
         raise UsageError("--images: no image file found in " + " ".join(images))
-    if not map_paths:
+    if not maps and not inventory:
+        raise UsageError("give --maps PATH... or --inventory FILE.jsonl... (the machines' maps)")
+    if maps and not map_paths:
         raise UsageError("--maps: no map file found in " + " ".join(maps))
     for n in notes:
         err.print(f"noteforge: warning: {n}")
@@ -215,7 +226,15 @@ def run_matrix(
         else:
             sink = AtomicFile(out, newline="" if fmt == "csv" else None)
         with sink as fh:
-            if fh is not None and fmt == "csv":
+            if inventory:
+                # Machines, not maps: each distinct map placed once (fleet.inventory).
+                from noteforge.fleet.inventory import run_inventory
+
+                run_inventory(spec, summary, fmt, fh, list(inventory), map_paths,
+                              progress=(lambda n: progress.update(task, completed=n))
+                              if progress else None)
+                map_paths = []
+            if fh is not None and fmt == "csv" and not inventory:
                 fh.write(csv_header())
             for chunk in iter_chunks(spec, map_paths, jobs=jobs, fmt=fmt):
                 if fh is not None:
@@ -240,6 +259,8 @@ def run_matrix(
             print(text)
     else:
         render_summary(report, summary)
+        if inventory:
+            report.print(summary.notes[-1], markup=False, highlight=False)
         if out and out != "-":
             report.print(f"rows: {out}")
         if html_out:

@@ -172,24 +172,30 @@ def load_map(path: str) -> MapInfo:
     Xen log (dom0's exact size, dom0_mem=, the Xen version); errors become
     MapInfo.error."""
     from noteforge.maps.read import read_map
-    from noteforge.verify import last_dom0_mem
-    from noteforge.xen.dom0_mem import nr_pages_from_dom0_log_map
-    from noteforge.xen.e820 import clean_map
 
     try:
-        host = read_map(path)
-        log_nr = None
-        if host.dom0_log_map is not None:
-            log_nr = nr_pages_from_dom0_log_map(host.dom0_log_map, host.entries)
-        return MapInfo(
-            path=path,
-            entries=tuple(clean_map(host).entries),  # a map Xen printed stays as it is
-            log_nr_pages=log_nr,
-            log_dom0_mem=last_dom0_mem(host.xen_command_line)
-            if host.xen_command_line else None,
-            xen_version=host.xen_version,  # the banner; read by releases.choose_release
-        )
+        return map_info(path, read_map(path))
     except NoteforgeError as err:
         return MapInfo(path=path, error=str(err))
     except OSError as err:
         return MapInfo(path=path, error=f"{path}: {err.strerror or err}")
+
+
+def map_info(path: str, host) -> MapInfo:
+    """A HostMap after Xen's clean-up, with what verify takes from a Xen log,
+    named `path`."""
+    from noteforge.verify import last_dom0_mem
+    from noteforge.xen.dom0_mem import nr_pages_from_dom0_log_map
+    from noteforge.xen.e820 import clean_map
+
+    log_nr = None
+    if host.dom0_log_map is not None:
+        log_nr = nr_pages_from_dom0_log_map(host.dom0_log_map, host.entries)
+    return MapInfo(
+        path=path,
+        entries=tuple(clean_map(host).entries),  # a map Xen printed stays as it is
+        log_nr_pages=log_nr,
+        log_dom0_mem=last_dom0_mem(host.xen_command_line)
+        if host.xen_command_line else None,
+        xen_version=host.xen_version,  # the banner; read by releases.choose_release
+    )

@@ -277,6 +277,42 @@ class Summary:
         for kind, n in part.warning_counts.items():
             self._count_warning(kind, n)
 
+    def merge_scaled(self, part: Summary, n: int, examples: Sequence[str] = ()) -> None:
+        """Add `n` maps that each have exactly `part`'s rows (a fleet's
+        machines sharing one map, fleet.inventory): every count times n; no
+        map is listed or drawn (the heat map and the per-map list only count
+        them as truncated), a failure pattern gains `examples` as its examples."""
+        if n <= 0:
+            return
+        self._flush()
+        self.rows += part.rows * n
+        self.maps += part.maps * n
+        self.maps_failing += part.maps_failing * n
+        self.maps_relocating += part.maps_relocating * n
+        self.maps_noted += part.maps_noted * n
+        for key, c in part.counts.items():
+            mine = self.counts[key]
+            mine.maps += c.maps * n
+            for oc, k in c.outcomes.items():
+                mine.outcomes[oc] += k * n
+        for sig, (count, _ex) in part.patterns.items():
+            slot = self.patterns.get(sig)
+            if slot is None and len(self.patterns) < self.max_patterns:
+                slot = self.patterns[sig] = [0, []]
+            if slot is None:
+                self.other_patterns += count * n
+                continue
+            slot[0] += count * n
+            slot[1].extend(list(examples)[: self.examples - len(slot[1])])
+        self.other_patterns += part.other_patterns * n
+        for msg in part.bad_inputs:
+            self._note_bad(msg)
+        shown = len(self.heat[0]) if self.heat else 0
+        self.heat_truncated = max(0, self.maps - shown) if self.variants else 0
+        self.not_dom0_capable |= part.not_dom0_capable
+        for kind, k in part.warning_counts.items():
+            self._count_warning(kind, k * n)
+
     # -- reading
     @property
     def map_failures(self) -> dict[str, list[tuple[int, int, str]]]:
