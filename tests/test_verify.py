@@ -374,3 +374,12 @@ def test_e820_and_verify_default_to_the_same_dom0(capsys):
     kernel_pages = (SAMPLES / "synthetic-linux-6.12-amd64.elf").stat().st_size // 4096 + 1
     assert 0 <= e["nr_pages"] - v["nr_pages"] <= kernel_pages
     assert e["nr_pages"] == 115762586
+
+
+def test_a_bad_dom0_mem_names_the_option(capsys):
+    rc = main(["verify", str(SAMPLES / "synthetic-linux-6.12-amd64.elf"), "--e820", str(WRX80),
+               "--dom0-mem", "1Q"])
+    assert rc == 2
+    assert capsys.readouterr().err == (
+        "noteforge: error: --dom0-mem '1Q': at offset 1 ('Q'): expected ',' or the end after an "
+        "item (units are T, G, M, K or B)\n")

@@ -19,7 +19,7 @@ from noteforge.xen.dom0_mem import (
     compute_nr_pages,
     nr_pages_from_dom0_log_map,
 )
-from noteforge.xen.dom0_mem import parse_dom0_mem as _parse_dom0_mem
+from noteforge.xen.dom0_mem import parse_dom0_mem_option as _parse_dom0_mem
 from noteforge.xen.e820 import CleanedMap, clean_map
 
 MAX_ROWS = 200  # per table in the human output

@@ -142,11 +142,11 @@ def _check_policies(policies: list[str]) -> None:
 
 
 def _check_dom0_mems(sizes: list[str | None]) -> None:
-    from noteforge.xen.dom0_mem import parse_dom0_mem
+    from noteforge.xen.dom0_mem import parse_dom0_mem_option
 
     for s in sizes:
         if s is not None and s.strip().lower() != "all":
-            parse_dom0_mem(s)  # a typo is a usage error before anything runs
+            parse_dom0_mem_option(s)  # a typo is a usage error before anything runs
 
 
 def run_matrix(

@@ -107,6 +107,10 @@ def register(app: typer.Typer) -> None:
         elif initrd_size is not None:
             size = parse_size(initrd_size, "--initrd-size")
         which_arg: str | int | None = int(which) if which and which.isdigit() else which
+        if dom0_mem is not None and dom0_mem.strip().lower() != "all":
+            from noteforge.xen.dom0_mem import parse_dom0_mem_option
+
+            parse_dom0_mem_option(dom0_mem)  # a typo names --dom0-mem before anything runs
 
         policy, xen_version = policy_as_release(policy, xen_version)
         kernel = open_one(image, kernel_name)

@@ -233,6 +233,18 @@ def _parse_amt(text: str, pos: int, warnings: list[str]) -> tuple[MemSize, int]:
     return MemSize(nr_pages, percent, minus, text[start:pos]), pos
 
 
+def parse_dom0_mem_option(text: str, option: str = "--dom0-mem") -> Dom0MemSpec:
+    """parse_dom0_mem for a value given on noteforge's command line: errors
+    name the option (`--dom0-mem '1Q'`), not Xen's parameter."""
+    try:
+        return parse_dom0_mem(text)
+    except UsageError as err:
+        message = str(err)
+        if message.startswith("dom0_mem "):
+            message = option + message[len("dom0_mem"):]
+        raise UsageError(message) from None
+
+
 def parse_dom0_mem(text: str) -> Dom0MemSpec:
     """Read a ``dom0_mem`` value exactly as Xen's parse_dom0_mem does, but refuse
     (UsageError) what Xen would reject with -EINVAL."""

@@ -164,7 +164,7 @@ def test_which_and_format_options(xen_log):
     [
         (["--format", "yaml"], MapError, "unknown map format 'yaml'"),
         (["--which", "7"], MapError, "no map number 7"),
-        (["--dom0-mem", "512MB"], UsageError, r"dom0_mem '512MB': at offset 4"),
+        (["--dom0-mem", "512MB"], UsageError, r"^--dom0-mem '512MB': at offset 4"),
         (["--dom0-vcpus", "0"], UsageError, "expected at least 1"),
     ],
 )
