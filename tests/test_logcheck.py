@@ -190,3 +190,47 @@ def test_a_log_that_stops_early_is_inconclusive(capsys, tmp_path):
     out = capsys.readouterr().out
     assert rc == 2
     assert "the log does not say enough to compare (exit status 2)" in out
+
+
+# --- the kept real boots, with the real kernels they booted ---------------------------
+
+
+def _kept_boots():
+    from realxen.scenarios import SCENARIOS
+
+    return [(s, x) for s, x in SCENARIOS if (LOGS / f"{s.name}.log").exists()]
+
+
+@pytest.mark.slow
+@pytest.mark.debian
+@pytest.mark.parametrize("case", _kept_boots(), ids=[s.name for s, _ in _kept_boots()])
+def test_kept_boots_agree_with_the_kernels_they_booted(case, tmp_path_factory):
+    """Every kept serial log against the very kernel file the harness booted
+    (Debian's generic 6.1/6.12 from scripts/fetch-debian, rewritten by
+    noteforge's writer for the writer-* boots), without booting again:
+    `--against-log` agrees, the empty-note boot (writer-61-reloc-empty) included."""
+    from realxen import harness
+
+    from noteforge.image.open import open_image
+    from noteforge.logcheck import compare_with_log
+    from noteforge.maps.read import parse_map_text
+    from noteforge.maps.xenlog import parse_log
+    from noteforge.verify import verify
+
+    scenario, _ = case
+    try:
+        harness.packages()
+    except harness.HarnessUnavailable as err:
+        pytest.skip(str(err))
+    text = (LOGS / f"{scenario.name}.log").read_text(errors="replace")
+    kernel = open_image(harness.kernel_file(scenario.kernel, tmp_path_factory.getbasetemp() / "k"))
+    verdict = verify(kernel, parse_map_text(text, source=scenario.name),
+                     cmdline=harness.DOM0_ARGS)
+    check = compare_with_log(verdict, parse_log(text, scenario.name))
+    assert check.status == "agree", [r for r in check.rows if not r.same]
+    assert check.exit_status == 0
+    if scenario.name == "writer-61-reloc-empty-hole32":
+        rows = {r.what: r for r in check.rows}
+        assert rows["PHYS32_RELOC as applied"].xen == (
+            "align unset (Xen uses the largest p_align), min 0x0, max 0xffffffff")
+        assert rows["kernel range"].xen == "[0x1c600000, 0x1fffffff]"
