@@ -137,6 +137,55 @@ def map_entries(text: str) -> list[tuple[int, int, int]]:
     return rows
 
 
+def package_seeds(kernels: list[bytes]) -> list[bytes]:
+    """Small kernel packages holding the mini kernels: Arch-style tarballs
+    (tarfile, each compression) and, where the tools are installed, a .deb
+    (dpkg-deb) for the ar layer."""
+    import io
+    import shutil
+    import subprocess
+    import tarfile
+    import tempfile
+
+    import zstandard
+
+    config = b"CONFIG_XEN_PVH=y\nCONFIG_XEN_DOM0=y\nCONFIG_PHYSICAL_ALIGN=0x200000\n"
+    seeds: list[bytes] = []
+    for i, kernel in enumerate(kernels or [b"\x7fELF" + b"\0" * 60]):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+            for name, data in ((".PKGINFO", b"pkgname = linux\n"),
+                               ("usr/lib/modules/6.12-arch1/vmlinuz", kernel),
+                               ("usr/lib/modules/6.12-arch1/config", config)):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        raw = buf.getvalue()
+        seeds.append(raw)
+        seeds += [zstandard.ZstdCompressor().compress(raw), lzma.compress(raw), _gzip(raw)]
+        if shutil.which("dpkg-deb"):
+            with tempfile.TemporaryDirectory() as tmp:
+                root = Path(tmp) / "root"
+                (root / "DEBIAN").mkdir(parents=True)
+                (root / "DEBIAN" / "control").write_text(
+                    "Package: linux-image-seed\nVersion: 1\nArchitecture: amd64\n"
+                    "Maintainer: seed <seed@example.org>\nDescription: seed\n")
+                (root / "boot").mkdir()
+                (root / "boot" / f"vmlinuz-6.12-{i}").write_bytes(kernel)
+                (root / "boot" / f"config-6.12-{i}").write_bytes(config)
+                out = Path(tmp) / "seed.deb"
+                subprocess.run(["dpkg-deb", "--root-owner-group", "-Z", "gzip", "--build",
+                                str(root), str(out)], check=True, capture_output=True)
+                seeds.append(out.read_bytes())
+    return seeds
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data, mtime=0)
+
+
 # --- writing seeds ------------------------------------------------------------
 
 class Corpus:
@@ -192,6 +241,9 @@ def build(out: Path, shared: Path) -> dict[str, int]:
             corpus.add("bzimage", formats.join_bzimage(m | formats.BZ_FIX,
                                                        setups[0][formats.BZ_SETUP_AT:], mini))
             corpus.add("image", _bzimage(setups[m % len(setups)], mini, method))
+
+    for seed in package_seeds([mini for _name, mini in minis[:2]]):
+        corpus.add("package", seed)
 
     maps = sorted((shared / "e820").glob("*")) + sorted((ROOT / "samples").glob("*.dmesg"))
     maps += sorted((ROOT / "samples").glob("*.xen"))

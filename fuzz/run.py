@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-HARNESSES = ("image", "bzimage", "notes", "e820", "placement", "writer")
+HARNESSES = ("image", "bzimage", "notes", "e820", "placement", "writer", "package")
 
 # libFuzzer's status lines: "#1234\tNEW    cov: 456 ft: 789 corp: ..." and the
 # -print_final_stats=1 block ("stat::number_of_executed_units: N").
