@@ -119,12 +119,20 @@ def register(app) -> None:
         summary per image and per map at the end. Exit status: 0 when every
         placement loads, 1 when some do not (or an input is bad), 2 on usage errors.
         """
-        rc = run_matrix(
-            images=images, maps=maps or [], inventory=inventory or [],
-            dom0_mem=dom0_mem or [None], policies=policy or ["xen"],
-            xen_version=xen_version, jobs=jobs or os.cpu_count() or 1, out=out,
-            html_out=html_out, json_summary=json_summary,
-        )
+        from noteforge.fleet.workers import Terminated, sigterm_raises
+
+        # SIGTERM: stop the workers, remove the unfinished --out file (the
+        # `with` blocks below unwind), exit 143 without a traceback.
+        try:
+            with sigterm_raises():
+                rc = run_matrix(
+                    images=images, maps=maps or [], inventory=inventory or [],
+                    dom0_mem=dom0_mem or [None], policies=policy or ["xen"],
+                    xen_version=xen_version, jobs=jobs or os.cpu_count() or 1, out=out,
+                    html_out=html_out, json_summary=json_summary,
+                )
+        except Terminated:
+            raise typer.Exit(Terminated.exit_status) from None
         if rc:
             raise typer.Exit(rc)
         return rc
@@ -225,7 +233,12 @@ def run_matrix(
             sink = contextlib.nullcontext(sys.stdout)
         else:
             sink = AtomicFile(out, newline="" if fmt == "csv" else None)
-        with sink as fh:
+        # closing(): leaving early (SIGTERM, Ctrl-C, an error) closes the
+        # generator, whose pool terminates its workers (fleet/workers.py),
+        # before the sink removes its unfinished file. (A generator starts
+        # only when iterated: with --inventory, run_inventory places the maps.)
+        rows = contextlib.closing(iter_chunks(spec, map_paths, jobs=jobs, fmt=fmt))
+        with sink as fh, rows as chunks:
             if inventory:
                 # Machines, not maps: each distinct map placed once (fleet.inventory).
                 from noteforge.fleet.inventory import run_inventory
@@ -233,10 +246,10 @@ def run_matrix(
                 run_inventory(spec, summary, fmt, fh, list(inventory), map_paths,
                               progress=(lambda n: progress.update(task, completed=n))
                               if progress else None)
-                map_paths = []
+                chunks = iter(())
             if fh is not None and fmt == "csv" and not inventory:
                 fh.write(csv_header())
-            for chunk in iter_chunks(spec, map_paths, jobs=jobs, fmt=fmt):
+            for chunk in chunks:
                 if fh is not None:
                     fh.write(chunk.text)
                 summary.merge(chunk.summary)

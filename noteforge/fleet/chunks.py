@@ -6,13 +6,13 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from noteforge.fleet.inputs import load_map
 from noteforge.fleet.output import csv_cells
 from noteforge.fleet.rows import MatrixSpec, map_rows
 from noteforge.fleet.summary import Summary
+from noteforge.fleet.workers import worker_pool
 
 # ------------------------------------------------------------------ map chunks
 
@@ -98,9 +98,9 @@ def iter_chunks(
         for i in starts:
             yield chunk_work(spec, map_paths[i : i + size], i, fmt, caps)
         return
-    with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_worker, initargs=(spec, fmt, caps)
-    ) as pool:
+    # worker_pool: an interrupted run (Ctrl-C, SIGTERM, an error in the
+    # consumer closing this generator) terminates its workers at once.
+    with worker_pool(jobs, _init_worker, (spec, fmt, caps)) as pool:
         pending = []
         for i in starts:
             pending.append(pool.submit(_chunk_in_worker, list(map_paths[i : i + size]), i))

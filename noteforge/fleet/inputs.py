@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from noteforge.errors import NoteforgeError
@@ -159,7 +158,9 @@ def load_images(
             if progress:
                 progress(infos[-1])
         return results
-    with ProcessPoolExecutor(max_workers=min(jobs, len(paths))) as pool:
+    from noteforge.fleet.workers import worker_pool
+
+    with worker_pool(min(jobs, len(paths))) as pool:
         for infos in pool.map(_load, paths):
             results += infos
             if progress:
