@@ -211,7 +211,7 @@ def register(app) -> None:
             raise UsageError(f"--dom0-vcpus {vcpus}: expected at least 1")
         which_arg: str | int | None = which
         if which is not None and which.strip().isdigit():
-            which_arg = int(which)
+            which_arg = int(which) if len(which.strip()) <= 20 else 1 << 64
         host = read_map(map_path, format=format, which=which_arg)
         cleaned, d0, size, doc = build_report(
             host, dom0_mem=dom0_mem, bare_metal=not under_hypervisor,

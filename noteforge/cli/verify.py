@@ -106,7 +106,9 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--initrd {initrd}: {err.strerror}") from err
         elif initrd_size is not None:
             size = parse_size(initrd_size, "--initrd-size")
-        which_arg: str | int | None = int(which) if which and which.isdigit() else which
+        which_arg: str | int | None = which
+        if which and which.isdigit():
+            which_arg = int(which) if len(which) <= 20 else 1 << 64  # bounded before int()
         if dom0_mem is not None and dom0_mem.strip().lower() != "all":
             from noteforge.xen.dom0_mem import parse_dom0_mem_option
 

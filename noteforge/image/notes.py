@@ -183,7 +183,13 @@ def note_type_by_name(name_or_number: str) -> int:
     'phys32-reloc', 'XEN_ELFNOTE_PHYS32_RELOC') or a number ('19', '0x13')."""
     text = str(name_or_number).strip()
     if re.fullmatch(r"0[xX][0-9a-fA-F]+|\d+", text):
-        return int(text, 0)
+        from noteforge.units import int_text, shown
+
+        try:
+            return int_text(text, 0)
+        except ValueError:
+            raise UsageError(f"note type {shown(text)}: expected a number that fits in 32 "
+                             "bits") from None
     key = text.upper().replace("-", "_")
     key = key.removeprefix("XEN_ELFNOTE_")
     for number, t in NOTE_TYPES.items():

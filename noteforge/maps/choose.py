@@ -10,7 +10,7 @@ from noteforge.maps.analyse import analyse_map
 from noteforge.maps.model import (
     HostMap,
 )
-from noteforge.maps.syntax import Block, norm, quote
+from noteforge.maps.syntax import E820MAX, Block, norm, quote
 
 # --------------------------------------------------------------------------
 # Choosing among maps, and warnings
@@ -53,7 +53,7 @@ def _pick(blocks: Sequence[Block], names: Sequence[str], which, source: str) -> 
     if which is None:
         return _default_index(blocks)
     if isinstance(which, int) or (isinstance(which, str) and which.strip().lstrip("-").isdigit()):
-        index = int(which)
+        index = int(which) if len(str(which).strip()) <= 20 else 1 << 64
         if not 0 <= index < len(blocks):
             raise MapError(f"{source}: no map number {index}: the file holds {len(blocks)} "
                            f"({_listing(names)})")
@@ -93,10 +93,17 @@ def finish_map(source: str, blocks: Sequence[Block], which, extras: dict) -> Hos
             "this map was modified by the kernel's memmap= option ('user:'): Xen sees the "
             "firmware's map, not this one"
         )
-    if block.expected is not None and block.expected != len(block.entries):
+    if block.expected is not None and block.expected != block.read:
         warnings.append(
-            f"the SeaBIOS header announces {block.expected} items but {len(block.entries)} "
+            f"the SeaBIOS header announces {block.expected} items but {block.read} "
             "were read"
+        )
+    if block.dropped:
+        first, last = block.dropped_lines
+        where = f"lines {first}-{last}" if first else f"entries {E820MAX + 1}-{block.read}"
+        warnings.append(
+            f"kept the first {E820MAX} of {block.read} entries, as Xen reads no more "
+            f"(E820MAX, copy_e820_map): dropped {block.dropped} ({where})"
         )
     xen_hosts = [b for b in blocks if _is_xen_host(b)]
     if len(blocks) > 1 and (which is None) and not (_is_xen_host(block) and len(xen_hosts) == 1):

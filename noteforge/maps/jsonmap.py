@@ -13,6 +13,7 @@ from noteforge.maps.model import (
     HostMap,
 )
 from noteforge.maps.syntax import TABLE_TYPES, Block, quote, type_from_name
+from noteforge.units import int_text
 
 # --------------------------------------------------------------------------
 # JSON
@@ -20,7 +21,7 @@ from noteforge.maps.syntax import TABLE_TYPES, Block, quote, type_from_name
 
 def parse_json(text: str, source: str, which) -> HostMap:
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=lambda digits: _json_digits(digits, source))
     except json.JSONDecodeError as err:
         raise MapError(f"{source}:{err.lineno}: expected JSON: {err.msg}") from None
     name = "json"
@@ -58,10 +59,22 @@ def parse_json(text: str, source: str, which) -> HostMap:
                 raise MapError(f"{where}.type: expected a type number or name, got {quote(raw)}")
         if end < start:
             raise MapError(f"{where}: end {end:#x} is below start {start:#x}")
-        block.entries.append(E820Entry(start, end, t))
+        block.add(E820Entry(start, end, t), 0)
     if not block.entries:
         raise MapError(f"{source}: the JSON map has no entries")
     return finish_map(source, [block], which, {})
+
+
+def _json_digits(digits: str, source: str) -> int:
+    # Bounded before int(): a 10^6-digit number is no address (and int()
+    # refuses more than 4,300 digits with a ValueError json does not wrap).
+    from noteforge.units import MAX_DIGITS, int_text
+
+    try:
+        return int_text(digits, 10)
+    except ValueError:
+        raise MapError(f"{source}: a JSON number of {len(digits):,} digits: expected an "
+                       f"integer of at most {MAX_DIGITS} digits that fits in 64 bits") from None
 
 
 def _json_int(value, where: str) -> int:
@@ -71,7 +84,7 @@ def _json_int(value, where: str) -> int:
         result = value
     elif isinstance(value, str):
         try:
-            result = int(value, 0)
+            result = int_text(value, 0)
         except ValueError:
             raise MapError(f"{where}: expected an integer, got {quote(value)}") from None
     else:

@@ -67,7 +67,8 @@ from noteforge.maps.model import (
     HostMap,
 )
 from noteforge.maps.scan import Scanner
-from noteforge.maps.syntax import FORMATS, HOST_MEMMAP, JSON_START, MAX_FILE_BYTES, quote
+from noteforge.maps.source import iter_lines, read_text
+from noteforge.maps.syntax import FORMATS, HOST_MEMMAP, JSON_START, quote
 from noteforge.maps.sysfs import read_sysfs_dir
 from noteforge.maps.table import looks_like_table, parse_table
 
@@ -94,14 +95,9 @@ def read_map(
     p = Path(path)
     if p.is_dir():
         return read_sysfs_dir(p, str(path), format, which)
-    try:
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise MapError(f"{path}: {size} bytes is too large for a memory map")
-        data = p.read_bytes()
-    except OSError as err:
-        raise MapError(f"{path}: cannot read: {err.strerror or err}") from err
-    text = data.decode("utf-8", errors="replace")
+    # Bounded whatever the source (a pipe, /dev/stdin, /dev/zero), and UTF-16
+    # decoded: noteforge.maps.source.
+    text = read_text(p)
     return parse_map_text(text, str(path), format=format, which=which)
 
 
@@ -117,16 +113,16 @@ def parse_map_text(
     if format == "json" or (format is None and JSON_START.match(text)):
         return parse_json(text, source, which)
     if format == "table":
-        block = parse_table(text.splitlines(), source)
+        block = parse_table(iter_lines(text), source)
         return finish_map(source, [block], which, {})
     scan = Scanner(source, format)
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(iter_lines(text), 1):
         scan.feed(number, line)
     scan.close()
     blocks = [b for b in scan.blocks if b.entries]
     if not blocks:
         if format is None and looks_like_table(text):
-            block = parse_table(text.splitlines(), source)
+            block = parse_table(iter_lines(text), source)
             return finish_map(source, [block], which, {})
         empty = [b for b in scan.blocks if not b.entries]
         if empty:

@@ -133,7 +133,7 @@ class Scanner:
             else:
                 entry = _exclusive(start, last_or_end, t, self, number, line)
             if entry is not None:
-                cur.entries.append(entry)
+                cur.add(entry, number)
             return True
         if in_block and XEN_ROWISH.match(body):
             assert cur is not None
@@ -160,7 +160,7 @@ class Scanner:
         sh = SEABIOS_HEADER.search(body)
         if sh:
             block = self._open(f"{key.rstrip(':')} e820 map".strip(), "hvmloader", number, key)
-            block.expected = int(sh.group(1))
+            block.expected = _small(sh.group(1))
             block.key = "seabios:" + key
             return True
         if HVMLOADER_HEADER.search(body):
@@ -174,10 +174,10 @@ class Scanner:
             rm = SEABIOS_ROW.match(body)
             if rm:
                 start, end = int(rm.group(2), 16), int(rm.group(3), 16)
-                t = int(rm.group(4))
+                t = _small(rm.group(4))
                 entry = _exclusive(start, end, t, self, number, line)
                 if entry is not None:
-                    cur.entries.append(entry)
+                    cur.add(entry, number)
                 return True
             if HVM_ROWISH.match(body):
                 raise self._err(number, line, "a SeaBIOS e820 line 'N: START - END = TYPE NAME'")
@@ -190,7 +190,7 @@ class Scanner:
                 t = int(rm.group(7), 16) if rm.group(7) else HVM_TYPES[word.lower()]
                 entry = _exclusive(start, end, t, self, number, line)
                 if entry is not None:
-                    cur.entries.append(entry)
+                    cur.add(entry, number)
                 return True
             info = HVMLOADER_INFO.match(body)
             if info:
@@ -210,7 +210,7 @@ class Scanner:
         m = SYSFS_LINE.match(line.strip())
         if m is None:
             return False
-        prefix, index, fieldname, value = m.group(1), int(m.group(2)), m.group(3), m.group(4)
+        prefix, index, fieldname, value = m.group(1), _small(m.group(2)), m.group(3), m.group(4)
         if prefix and not prefix.endswith("/"):
             return False
         if not self.sysfs:
@@ -264,7 +264,7 @@ class Scanner:
         else:
             entry = _exclusive(start, second, t, self, number, line)
         if entry is not None:
-            cur.entries.append(entry)
+            cur.add(entry, number)
         return True
 
 
@@ -290,3 +290,11 @@ def _exclusive(start: int, end: int, t: int, scan: Scanner, number: int, line: s
     if end == start and scan.cur is not None:
         scan.cur.warnings.append(f"line {number}: empty entry at {start:#x}")
     return E820Entry(start, end, t)
+
+
+def _small(digits: str) -> int:
+    """A count, index or type number from a log line: more than 20 digits is
+    no such number (kept as 2**64, which every check then refuses), and is
+    never handed to int() (4,300-digit limit)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 20 else 1 << 64

@@ -30,7 +30,6 @@ MIB1 = 1 << 20
 LOW_640K = 0xA0000
 E820MAX = 1024  # xen/arch/x86/include/asm/e820.h: raw and clean maps hold this many
 E820_SOFT_RESERVED = 0xEFFFFFFF  # Linux E820_TYPE_SOFT_RESERVED
-MAX_FILE_BYTES = 64 << 20  # a map file larger than this is not a map
 
 PAGE_MASK = PAGE_SIZE - 1
 
@@ -45,6 +44,22 @@ class Block:
     warnings: list[str] = field(default_factory=list)
     key: str = ""  # what a following row must share to belong to it
     expected: int | None = None  # SeaBIOS "e820 map has N items"
+    # Rows past E820MAX: Xen reads no more (copy_e820_map), so they are
+    # counted, not kept: a 10^6-line map costs a scan, not 10^6 entries.
+    dropped: int = 0
+    dropped_lines: tuple[int, int] = (0, 0)
+
+    def add(self, entry: E820Entry, line: int) -> None:
+        if len(self.entries) < E820MAX:
+            self.entries.append(entry)
+            return
+        self.dropped += 1
+        self.dropped_lines = (self.dropped_lines[0] or line, line)
+
+    @property
+    def read(self) -> int:
+        """Rows read, kept or not."""
+        return len(self.entries) + self.dropped
 
 
 # --------------------------------------------------------------------------
@@ -116,11 +131,13 @@ def _type_uncached(text: str, names: dict[str, int]) -> int | None:
     if t in names:
         return names[t]
     m = _TYPE_N.match(t) or _PERSISTENT_N.match(t)
-    if m:
-        value = int(m.group(1))
-        return value if value <= 0xFFFFFFFF else None
-    if t.isdigit():
-        value = int(t)
+    digits = m.group(1) if m else t if t.isdigit() else None
+    if digits is not None:
+        # A 32-bit type has at most 10 digits: longer is no type (and never
+        # reaches int(), whose limit is 4,300 digits).
+        if len(digits.lstrip("0")) > 10:
+            return None
+        value = int(digits)
         return value if value <= 0xFFFFFFFF else None
     return None
 

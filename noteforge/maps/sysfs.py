@@ -12,6 +12,7 @@ from noteforge.maps.model import (
     E820Entry,
     HostMap,
 )
+from noteforge.maps.source import read_field
 from noteforge.maps.syntax import SYSFS_TYPES, Block, norm, quote, type_from_name
 
 
@@ -67,9 +68,12 @@ def read_sysfs_dir(root: Path, source: str, fmt: str | None, which) -> HostMap:
         for name in ("start", "end", "type"):
             f = d / name
             try:
-                fields[name] = (0, f.read_text(errors="replace").strip())
-            except OSError as err:
-                raise MapError(f"{source}: cannot read {f}: {err.strerror or err}") from err
+                # Bounded: a field linked to /dev/zero is refused, not read forever.
+                fields[name] = (0, read_field(f).strip())
+            except MapError as err:
+                # "SOURCE: cannot read FILE: why" (read_field says "FILE: why").
+                why = str(err).removeprefix(f"{f}: ").removeprefix("cannot read: ")
+                raise MapError(f"{source}: cannot read {f}: {why}") from None
         entries.append(sysfs_entry(int(d.name), fields, f"{source}/{d.name}"))
     block = Block(name="/sys/firmware/memmap", fmt="sysfs-memmap", line=0, entries=entries)
     return finish_map(source, [block], which, {})

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
 
 from noteforge.errors import MapError
 from noteforge.maps.model import (
     U64_MAX,
     E820Entry,
 )
+from noteforge.maps.source import iter_lines
 from noteforge.maps.syntax import TABLE_TYPES, Block, quote, type_from_name
+from noteforge.units import int_text
 
 # --------------------------------------------------------------------------
 # Plain tables
@@ -25,7 +27,7 @@ _NUMBER = re.compile(r"^(0[xX][0-9a-fA-F]+|[0-9]+)([KMGTkmgt]?)(?:i?[bB])?$")
 
 
 def looks_like_table(text: str) -> bool:
-    for line in text.splitlines():
+    for line in iter_lines(text):
         s = line.split("#", 1)[0].strip()
         if not s:
             continue
@@ -41,14 +43,18 @@ def _table_number(token: str, what: str, source: str, number: int, line: str) ->
             f"{source}:{number}: expected {what} as 0x-hex or decimal (a leading zero or hex "
             f"without 0x is ambiguous): {quote(line.strip())}"
         )
-    value = int(m.group(1), 0) * _SUFFIX[m.group(2).upper()]
+    try:
+        value = int_text(m.group(1), 0) * _SUFFIX[m.group(2).upper()]
+    except ValueError:  # more digits than any 64-bit number has
+        value = U64_MAX + 1
     if value > U64_MAX:
-        raise MapError(f"{source}:{number}: {what} {token} does not fit in 64 bits: "
+        shown = token if len(token) <= 40 else f"{token[:40]}... ({len(token):,} characters)"
+        raise MapError(f"{source}:{number}: {what} {shown} does not fit in 64 bits: "
                        f"{quote(line.strip())}")
     return value
 
 
-def parse_table(lines: Sequence[str], source: str) -> Block:
+def parse_table(lines: Iterable[str], source: str) -> Block:
     block = Block(name="table", fmt="table", line=1)
     second = "end"
     seen_row = False
@@ -106,7 +112,7 @@ def parse_table(lines: Sequence[str], source: str) -> Block:
                            f"{quote(raw.strip())}")
         if end == start:
             block.warnings.append(f"line {number}: empty entry at {start:#x}")
-        block.entries.append(E820Entry(start, end, t))
+        block.add(E820Entry(start, end, t), number)
     if not block.entries:
         raise MapError(f"{source}: no entries in the table")
     return block

@@ -293,11 +293,13 @@ def _int(text: str) -> int | None:
 def read_log(path: str | Path) -> XenBootLog:
     """Parse a Xen boot log file (bounded: logs are read as text, errors replaced)."""
     p = Path(path)
+    from noteforge.maps.source import decode_text, read_bounded
+
     try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise MapError(f"{p}: cannot read the Xen log ({e.strerror})") from None
-    return parse_log(data.decode("utf-8", "replace"), source=str(p))
+        data = read_bounded(p, what="a Xen log")
+    except MapError as err:
+        raise MapError(str(err).replace(": cannot read:", ": cannot read the Xen log:")) from None
+    return parse_log(decode_text(data, str(p)), source=str(p))
 
 
 def message_lines(text: str) -> list[tuple[int, str]]:

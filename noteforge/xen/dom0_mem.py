@@ -69,7 +69,7 @@ from dataclasses import dataclass, field
 
 from noteforge.errors import UsageError
 from noteforge.maps.model import PAGE_SIZE, E820Entry
-from noteforge.units import human_pages, human_size
+from noteforge.units import human_pages, human_size, shown
 
 PAGE_SHIFT = 12
 LONG_MAX = (1 << 63) - 1
@@ -164,7 +164,8 @@ def _strtoull(s: str, pos: int) -> tuple[int, int]:
     value = 0
     digits = "0123456789abcdef"[:base]
     while pos < len(s) and s[pos].lower() in digits:
-        value = value * base + int(s[pos], 16)
+        if value <= ULONG_MASK:  # past 64 bits it only has to stay too large
+            value = value * base + int(s[pos], 16)
         pos += 1
     return value, pos
 
@@ -184,13 +185,14 @@ def _size_and_unit(s: str, pos: int, text: str) -> tuple[int, int, bool]:
         value <<= 10
         had_unit = False
     if value > ULONG_MASK:
-        raise UsageError(f"dom0_mem {text!r}: {s[:pos]!r} does not fit in 64 bits")
+        raise UsageError(f"dom0_mem {shown(text)}: {shown(s[:pos])} does not fit in 64 bits")
     return value, pos, had_unit
 
 
 def _bad(text: str, pos: int, expected: str) -> UsageError:
     rest = text[pos:] or "end of text"
-    return UsageError(f"dom0_mem {text!r}: at offset {pos} ({rest!r}): expected {expected}")
+    return UsageError(f"dom0_mem {shown(text)}: at offset {pos} ({shown(rest)}): expected "
+                      f"{expected}")
 
 
 def _parse_amt(text: str, pos: int, warnings: list[str]) -> tuple[MemSize, int]:
