@@ -27,22 +27,23 @@ def register(app: typer.Typer) -> None:
     def check_cmd(
         targets: Annotated[
             list[str],
-            typer.Argument(help="Kernel images, packages (.deb, .rpm, Arch .pkg.tar.*) or "
-                           "directories of them."),
+            typer.Argument(metavar="TARGET...", help="Kernel images, packages (.deb, .rpm, "
+                           "Arch .pkg.tar.*) or directories of them."),
         ],
         require: Annotated[
-            list[str] | None, typer.Option("--require", help=REQUIRE_HELP)
+            list[str] | None, typer.Option("--require", metavar="LIST", help=REQUIRE_HELP)
         ] = None,
         xen_version: Annotated[
-            list[str] | None, typer.Option("--xen-version", help=XEN_HELP)
+            list[str] | None, typer.Option("--xen-version", metavar="V", help=XEN_HELP)
         ] = None,
         e820: Annotated[
             list[str] | None,
-            typer.Option("--e820", help="A machine's memory map (repeat for several): the "
-                         "kernel must load on every one."),
+            typer.Option("--e820", metavar="MAP", help="A machine's memory map (repeat for "
+                         "several): the kernel must load on every one."),
         ] = None,
         dom0_mem: Annotated[
-            str | None, typer.Option("--dom0-mem", help="dom0_mem for --e820 (Xen's syntax).")
+            str | None,
+            typer.Option("--dom0-mem", metavar="SIZE", help="dom0_mem for --e820 (Xen's syntax)."),
         ] = None,
         explain: Annotated[
             bool, typer.Option("--explain", help="Under each kernel: its note values beside "

@@ -156,3 +156,26 @@ def test_arch_kernel_with_an_embedded_config(tmp_path, capsys):
                          f"      config: {pkg}:{member} [IKCONFIG]",
                          "      PHYS32_ENTRY        0x1000a30     CONFIG_XEN_PVH=y"]
     assert "      XENFEAT_dom0        yes (0x8801)  CONFIG_XEN_DOM0=y" in lines
+
+
+def test_check_a_directory_of_images_and_packages(tmp_path, capsys):
+    """A directory: its images (with the config beside each) and its packages;
+    config-*, System.map-* and initrd.img-* are not taken for kernels."""
+    boot = tmp_path / "boot"
+    boot.mkdir()
+    data = K612_CLOUD.read_bytes()
+    (boot / "vmlinuz-6.12-cloud").write_bytes(data)
+    (boot / "config-6.12-cloud").write_text(CLOUD_CONFIG)
+    (boot / "System.map-6.12-cloud").write_text("ffffffff81000000 T _text\n")
+    (boot / "initrd.img-6.12-cloud").write_bytes(b"\x1f\x8b" + b"\0" * 64)
+    deb = build_deb(tmp_path, {"boot/vmlinuz-6.12-b": data})
+    deb.rename(boot / deb.name)
+    assert main(["check", str(boot), "--require", "no-dom0", "--explain"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    verdicts = [line for line in lines if not line.startswith(" ")]
+    assert verdicts == [
+        f"PASS  {boot / deb.name}:boot/vmlinuz-6.12-b (config not checked: no configuration "
+        "found (none beside the image or in the package, no CONFIG_IKCONFIG))",
+        f"PASS  {boot / 'vmlinuz-6.12-cloud'}",
+    ]
+    assert f"      config: {boot / 'config-6.12-cloud'}" in lines
