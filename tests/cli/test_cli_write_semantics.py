@@ -48,6 +48,7 @@ def reloc(path) -> dict:
     return open_image(path).effective.phys32_reloc.to_dict()
 
 
+@pytest.mark.slow  # the real 57 MB vmlinux
 def test_align_only_keeps_min_and_max_on_the_real_612(vmlinux_612, tmp_path, capsys):
     assert reloc(vmlinux_612) == {"align": 0x200000, "min": 0x1000000, "max": 0x3FFFFFFF}
     out = tmp_path / "v.4M"
@@ -63,6 +64,7 @@ def test_align_only_keeps_min_and_max_on_the_real_612(vmlinux_612, tmp_path, cap
     assert len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
 
+@pytest.mark.slow  # the real 57 MB vmlinux
 def test_linux_limits_need_force_on_the_real_612(vmlinux_612, tmp_path, capsys):
     out = tmp_path / "o"
     rc, _, err = run(capsys, "set-reloc", vmlinux_612, "-o", out, "--max", "0x7fffffff")
@@ -87,6 +89,7 @@ def test_linux_limits_need_force_on_the_real_612(vmlinux_612, tmp_path, capsys):
     assert reloc(out)["max"] == 0x7FFFFFFF
 
 
+@pytest.mark.slow  # the real 57 MB vmlinux
 def test_same_values_in_place_leave_the_file_untouched(copy_612, capsys):
     before = os.stat(copy_612)
     digest = sha256(copy_612)
@@ -111,6 +114,7 @@ def test_same_values_in_place_leave_the_file_untouched(copy_612, capsys):
     assert os.stat(copy_612).st_mtime_ns == before.st_mtime_ns
 
 
+@pytest.mark.slow  # the real 57 MB vmlinux
 def test_same_values_with_output_write_an_identical_copy(vmlinux_612, tmp_path, capsys):
     out = tmp_path / "copy"
     rc, stdout, _ = run(capsys, "set-reloc", vmlinux_612, "-o", out, "--align", "0x200000")
@@ -122,6 +126,7 @@ def test_same_values_with_output_write_an_identical_copy(vmlinux_612, tmp_path, 
     assert sha256(out) == sha256(vmlinux_612)
 
 
+@pytest.mark.slow  # the real 57 MB vmlinux
 def test_dry_run_needs_no_destination_and_says_would(copy_612, capsys):
     digest = sha256(copy_612)
     rc, stdout, _ = run(capsys, "set-reloc", copy_612, "--align", "4M", "--dry-run")
@@ -162,6 +167,7 @@ def test_phys32_entry_on_linux_613_names_the_run_time_reason(tmp_path, capsys):
 # --- extract -------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # the real 57 MB vmlinux
 def test_extract_into_a_directory_names_the_file_by_version(tmp_path, capsys):
     if not LINUX_612.is_file():
         pytest.skip("../shared/kernels not present")
