@@ -40,6 +40,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,11 +85,12 @@ class Machine:
 
 @dataclass
 class Result:
-    """The rows of one distinct (cleaned) map, serialised once."""
+    """The rows of one distinct (cleaned) map, serialised once (UTF-8
+    templates, see _template)."""
 
     rows: list[dict]
-    jsonl: str
-    csv: str
+    jsonl: bytes
+    csv: bytes
     part: Summary
     bad: bool  # every row is a bad-input row: summarise each machine apart
     examples: list[str] = field(default_factory=list)
@@ -100,27 +102,32 @@ def inventory_header() -> str:
     return buf.getvalue()
 
 
-def read_inventory(path: str) -> Iterator[tuple[str, Machine]]:
-    """(raw line, Machine) for every non-blank line of a JSON Lines inventory
-    ('-' is stdin). A line that is not an entry raises MapError naming it."""
+def read_inventory(path: str) -> Iterator[tuple[int, str]]:
+    """(line number, line) for every non-blank line of a JSON Lines inventory
+    ('-' is stdin)."""
     import sys
 
     if path == "-":
-        yield from _lines(sys.stdin, "<stdin>", "")
+        yield from _lines(sys.stdin)
         return
     try:
         fh = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed below
     except OSError as err:
         raise MapError(f"{path}: cannot read the inventory: {err.strerror or err}") from None
     with fh:
-        yield from _lines(fh, path, os.path.dirname(path))
+        yield from _lines(fh)
 
 
-def _lines(fh, name: str, folder: str) -> Iterator[tuple[str, Machine]]:
+def _lines(fh) -> Iterator[tuple[int, str]]:
     for number, raw in enumerate(fh, 1):
-        if not raw.strip():
-            continue
-        yield raw, _machine(raw, name, number, folder)
+        if raw.strip():
+            yield number, raw
+
+
+# A line that starts with its id (as generated inventories do): the id and the
+# rest of the line. Two such lines with the same rest are the same entry but
+# for the id, so only the first is decoded and checked (InventoryRun.feed).
+_ID_FIRST = re.compile(r'\s*\{\s*"id"\s*:\s*("(?:[^"\\\n]|\\.)+")\s*,')
 
 
 def _machine(raw: str, name: str, number: int, folder: str) -> Machine:
@@ -182,7 +189,9 @@ class InventoryRun:
         self.spec = spec
         self.summary = summary
         self.fmt = fmt
-        self._by_line: dict[str, tuple[object, Result]] = {}
+        # "\0" + a map file's path, or the rest of a line after its id -> result
+        self._by_line: dict[str, Result] = {}
+        self._folder_lines: dict[str, str] = {}  # rest of a line -> its map file
         self._by_map: dict[tuple, Result] = {}
         self._pending: Counter = Counter()  # id(result) -> machines not yet merged
         self._results: dict[int, Result] = {}
@@ -191,13 +200,12 @@ class InventoryRun:
         self.rows = 0
 
     # -- results
-    def _result(self, raw: str, m: Machine) -> Result:
-        key = raw.replace(json.dumps(m.id), "", 1) if m.path is None else "\0" + m.path
-        hit = self._by_line.get(key)
-        # The key drops the id's first occurrence, which is its value in all
-        # but contrived lines: the map itself decides.
-        if hit is not None and hit[0] == (m.inline if m.path is None else m.path):
-            return hit[1]
+    def _result(self, m: Machine) -> Result:
+        """The result for a decoded machine: by file, else by cleaned map."""
+        key = "\0" + m.path if m.path is not None else None
+        hit = self._by_line.get(key) if key is not None else None
+        if hit is not None:
+            return hit
         mp = load_inline(m)
         mkey = (mp.entries, mp.log_nr_pages, mp.log_dom0_mem, mp.xen_version, mp.error)
         res = self._by_map.get(mkey)
@@ -207,10 +215,14 @@ class InventoryRun:
             res = self._by_map[mkey] = self._compute(mp)
             self._results[id(res)] = res
             self.distinct += 1
+        if key is not None:
+            self._remember(key, res)
+        return res
+
+    def _remember(self, key: str, res: Result) -> None:
         if len(self._by_line) >= MAX_LINES_CACHED:
             self._by_line.clear()
-        self._by_line[key] = (m.inline if m.path is None else m.path, res)
-        return res
+        self._by_line[key] = res
 
     def _compute(self, mp: MapInfo) -> Result:
         rows = list(map_rows(self.spec, mp))
@@ -227,7 +239,8 @@ class InventoryRun:
         for row in rows:
             w.writerow([MACHINE, *csv_cells(row)])
         bad = mp.error is not None
-        return Result(rows, jsonl, buf.getvalue(), part, bad)
+        return Result(rows, _template(jsonl, _J_MACHINE, _J_MAP),
+                      _template(buf.getvalue(), MACHINE, MAP), part, bad)
 
     def _evict(self) -> None:
         self._flush_pending()
@@ -236,22 +249,55 @@ class InventoryRun:
         self._results.clear()
 
     # -- per machine
-    def text(self, res: Result, m: Machine) -> str:
+    def text(self, res: Result, m: Machine) -> bytes:
+        """The machine's rows, UTF-8: the result's template filled with its id
+        and its map's name (one pass of bytes formatting)."""
         if self.fmt == "csv":
-            if _CSV_SPECIAL.isdisjoint(m.id) and _CSV_SPECIAL.isdisjoint(m.label):
-                return res.csv.replace(MACHINE, m.id).replace(MAP, m.label)
-            buf = io.StringIO()
-            w = csv.writer(buf)
-            for row in res.rows:
-                w.writerow([m.id, *(_sub(c, m) for c in csv_cells(row))])
-            return buf.getvalue()
-        ident = json.dumps(m.id)[1:-1]
-        label = json.dumps(m.label)[1:-1]
-        return res.jsonl.replace(_J_MACHINE, ident).replace(_J_MAP, label)
+            if not (_CSV_SPECIAL.isdisjoint(m.id) and _CSV_SPECIAL.isdisjoint(m.label)):
+                buf = io.StringIO()
+                w = csv.writer(buf)
+                for row in res.rows:
+                    w.writerow([m.id, *(_sub(c, m) for c in csv_cells(row))])
+                return buf.getvalue().encode()
+            return res.csv % {b"m": m.id.encode(), b"p": m.label.encode()}
+        return res.jsonl % {b"m": _json_inner(m.id), b"p": _json_inner(m.label)}
 
-    def add(self, raw: str, m: Machine) -> str | None:
-        """Account for one machine; its rows as text when rows are written."""
-        res = self._result(raw, m)
+    def feed(self, path: str) -> Iterator[bytes | None]:
+        """Every machine of one inventory file: its rows (when written)."""
+        name = "<stdin>" if path == "-" else path
+        folder = "" if path == "-" else os.path.dirname(path)
+        self._by_line = {k: v for k, v in self._by_line.items() if k.startswith("\0")}
+        self._folder_lines = {}
+        for number, raw in read_inventory(path):
+            fast = _ID_FIRST.match(raw)
+            res = None
+            if fast is not None:
+                rest = raw[fast.end():]
+                res = self._by_line.get(rest)
+            if res is not None:
+                ident = fast.group(1)
+                try:
+                    # json.loads refuses what the fast path would not see:
+                    # escapes, and control characters a JSON string cannot hold
+                    plain = "\\" not in ident and ident.isprintable()
+                    ident = ident[1:-1] if plain else json.loads(ident)
+                except json.JSONDecodeError:
+                    res = None  # a bad escape: the full check below says where
+            if res is not None:
+                path_ = self._folder_lines.get(rest)
+                label = path_ if path_ is not None else f"{name}:{number}"
+                m = Machine(ident, label, number, path=path_)
+            else:
+                m = _machine(raw, name, number, folder)
+                res = self._result(m)
+                if fast is not None and '"id"' not in rest and json.loads(fast.group(1)) == m.id:
+                    self._remember(rest, res)
+                    if m.path is not None:
+                        self._folder_lines[rest] = m.path
+            yield self.add(res, m)
+
+    def add(self, res: Result, m: Machine) -> bytes | None:
+        """Account for one machine; its rows when rows are written."""
         self.machines += 1
         self.rows += len(res.rows)
         if res.bad or self.machines <= NAMED_MACHINES:
@@ -270,6 +316,19 @@ class InventoryRun:
 
     def finish(self) -> None:
         self._flush_pending()
+
+
+def _json_inner(text: str) -> bytes:
+    """`text` as it reads between the quotes of a JSON string."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return text.encode()
+    return json.dumps(text)[1:-1].encode()
+
+
+def _template(text: str, machine: str, map_: str) -> bytes:
+    """`text` as a bytes %-template: the markers become %(m)s and %(p)s."""
+    text = text.replace("%", "%%").replace(machine, "%(m)s").replace(map_, "%(p)s")
+    return text.encode()
 
 
 def _sub(cell, m: Machine):
@@ -295,15 +354,6 @@ def _renamed(part: Summary, m: Machine) -> Summary:
     return s
 
 
-def iter_inventory(paths: list[str]) -> Iterator[tuple[str, Machine]]:
-    for path in paths:
-        yield from read_inventory(path)
-
-
-def file_machines(map_paths: list[str]) -> Iterator[tuple[str, Machine]]:
-    """--maps files beside an inventory: machines named by their path."""
-    for p in map_paths:
-        yield "", Machine(p, p, 0, path=p)
 
 
 def run_inventory(
@@ -315,10 +365,21 @@ def run_inventory(
     run = InventoryRun(spec, summary, fmt)
     if fh is not None and fmt == "csv":
         fh.write(inventory_header())
-    write = fh.write if fh is not None else None
-    for source in (file_machines(map_paths), iter_inventory(inventories)):
-        for raw, m in source:
-            text = run.add(raw, m)
+    write = None
+    if fh is not None:
+        # The rows are UTF-8 already: straight to the binary file under the
+        # text one (no re-encoding of gigabytes); a text-only stream decodes.
+        binary = getattr(fh, "buffer", None)
+        if binary is not None:
+            fh.flush()
+            write = binary.write
+        else:
+            def write(data: bytes) -> None:
+                fh.write(data.decode())
+    # --maps files beside an inventory: machines named by their path
+    files = (run.add(run._result(m), m) for m in (Machine(p, p, 0, path=p) for p in map_paths))
+    for source in (files, *(run.feed(p) for p in inventories)):
+        for text in source:
             if write is not None:
                 write(text)
             if progress is not None and run.machines % 1024 == 0:

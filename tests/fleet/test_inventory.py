@@ -41,6 +41,9 @@ SMALL = [
 # The same map with its RAM split in two: Xen's clean-up merges it back.
 SMALL_SPLIT = [*SMALL[:4], {"start": 0x1400000, "end": 0x20000000, "type": 1},
                {"start": 0x20000000, "end": 0x80000000, "type": 1}]
+# 2 GiB and nothing reserved at 16 MiB: every kernel loads in place.
+PLAIN_TEXT = ("BIOS-e820: [mem 0x0000000000000000-0x000000000009efff] usable\n"
+              "BIOS-e820: [mem 0x0000000000100000-0x000000007fffffff] usable\n")
 SMALL_TEXT = "".join(
     f"BIOS-e820: [mem {e['start']:#018x}-{e['end'] - 1:#018x}] "
     f"{'usable' if e['type'] == 1 else 'reserved'}\n" for e in SMALL)
@@ -209,3 +212,31 @@ def test_maps_files_beside_an_inventory_are_machines_named_by_path(tmp_path, cap
     assert [(r["machine"], r["map"]) for r in rows] == [(str(RVP), str(RVP)),
                                                         ("small", f"{p}:1")]
     assert rc == 1 and "2 machines: 2 distinct maps" in err  # the summary: on stderr
+
+
+def test_lines_equal_but_for_the_id_share_the_first_ones_check(tmp_path, capsys):
+    # Only the first of such lines is decoded; the others still get their own
+    # id (escapes decoded), their own line, and their own folder's file.
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "m.dmesg").write_text(SMALL_TEXT if sub == "a" else PLAIN_TEXT)
+        write_inventory(tmp_path / sub, [
+            f'{{"id": "{sub}1", "path": "m.dmesg"}}',
+            f'{{"id": "{sub}\\u00e9\\"2", "path": "m.dmesg"}}',
+            '{"id": "x\ty", "path": "m.dmesg"}' if sub == "b" else '{"id": "a3", "map": []}',
+        ])
+    rc, out, err = run(["matrix", "--images", G61, "--inventory", str(tmp_path / "a" /
+                        "fleet.jsonl"), "--dom0-mem", "1G", "--out", "-"], capsys)
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert [(r["machine"], r["map"]) for r in rows] == [
+        ("a1", str(tmp_path / "a" / "m.dmesg")), ('aé"2', str(tmp_path / "a" / "m.dmesg")),
+        ("a3", f"{tmp_path / 'a' / 'fleet.jsonl'}:3")]
+    assert rows[0]["reason"] == rows[1]["reason"] == "not-relocatable"
+    assert rows[2]["reason"] == "bad-input" and "the JSON map has no entries" in rows[2]["message"]
+    # the other folder's m.dmesg is another map; a raw tab in an id is not JSON
+    b = tmp_path / "b" / "fleet.jsonl"
+    rc, out, err = run(["matrix", "--images", G61, "--inventory", str(b), "--dom0-mem", "1G",
+                        "--out", "-"], capsys)
+    assert rc == 2 and err.startswith(f"noteforge: error: {b}:3: expected a JSON object per line")
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert rows[0]["map"] == str(tmp_path / "b" / "m.dmesg") and rows[0]["loads"] is True
