@@ -50,12 +50,18 @@ K61 = SHARED / "kernels" / "vmlinuz-6.1.0-56-cloud-amd64"
 MAP = SHARED / "e820" / "asus-wrx80e-sage-threadripper-pro-xen.xen"
 
 
+# With --before DIR: noteforge is imported from DIR (PYTHONPATH wins over the
+# editable install), for a table of the same rows before a change.
+ENV: dict[str, str] | None = None
+BEFORE: str | None = None
+
+
 def run_one(cmd: list[str], stdout_path: str | None = None) -> tuple[float, float]:
     """(wall, CPU) seconds of one process; its output discarded (or to a file)."""
     out = open(stdout_path or os.devnull, "wb")  # noqa: SIM115 - closed below
     try:
         t = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=ENV)
         _pid, status, ru = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t
     finally:
@@ -142,7 +148,15 @@ def rows(files: dict[str, Path], work: Path, rounds: int) -> list[dict]:
     out = []
 
     def add(*args, **kw):
+        global ENV
         r = measure(*args, rounds=rounds, **kw)
+        if BEFORE:
+            ENV = {**os.environ, "PYTHONPATH": BEFORE}
+            try:
+                b = measure(*args, rounds=rounds, **kw)
+            finally:
+                ENV = None
+            r["before"] = b
         out.append(r)
         print(f"  {r['row']}: {r['ratio']:.2f} ({r['ratio_q1']:.2f}-{r['ratio_q3']:.2f})",
               file=sys.stderr, flush=True)
@@ -181,7 +195,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--before", metavar="DIR",
+                    help="also measure every row with noteforge imported from DIR (a checkout "
+                         "of an earlier commit), right after the current one")
     args = ap.parse_args(argv)
+    global BEFORE
+    BEFORE = os.path.abspath(args.before) if args.before else None
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as t:
         work = Path(t)
         files = prepare(work)
@@ -196,12 +215,15 @@ def main(argv=None) -> int:
         return 0
     print(head)
     print()
-    print("| measure (whole processes) | ratio (median; middle half) | CPU ratio | A | B | "
-          "goal |")
-    print("|---|---:|---:|---:|---:|---|")
+    before = "before | " if BEFORE else ""
+    print(f"| measure (whole processes) | {before}ratio (median; middle half) | CPU ratio | A | "
+          "B | goal |")
+    print("|---|" + ("---:|" if BEFORE else "") + "---:|---:|---:|---:|---|")
     for r in result:
         a = f"{r['a_ms']:.0f} ms" + (f" (FLOOR {r['floor_ms']:.0f})" if r["floor_ms"] else "")
-        print(f"| {r['row']} | {r['ratio']:.2f} ({r['ratio_q1']:.2f}-{r['ratio_q3']:.2f}) | "
+        b = r.get("before")
+        was = f"{b['ratio']:.2f} ({b['ratio_q1']:.2f}-{b['ratio_q3']:.2f}) | " if b else ""
+        print(f"| {r['row']} | {was}{r['ratio']:.2f} ({r['ratio_q1']:.2f}-{r['ratio_q3']:.2f}) | "
               f"{r['cpu_ratio']:.2f} | {a} | {r['b_ms']:.0f} ms | {r['goal']} |")
     return 0
 

@@ -64,14 +64,13 @@ class LazyGroup(TyperGroup):
                                                     short_help=summary))
 
     def load(self, name: str) -> typer.core.TyperCommand | None:
-        """The real click command for `name`, built from its module."""
+        """The real click command for `name`, built from its module (only
+        that command: a module may register several)."""
         if name not in COMMANDS:
             return None
         if name not in self._loaded:
-            module = COMMANDS[name][0]
-            for cmd_name, cmd in _build(module).items():
-                self.commands[cmd_name] = cmd
-                self._loaded.add(cmd_name)
+            self.commands[name] = _build(COMMANDS[name][0], name)
+            self._loaded.add(name)
         return self.commands[name]
 
     def resolve_command(self, ctx, args):
@@ -80,23 +79,16 @@ class LazyGroup(TyperGroup):
         return super().resolve_command(ctx, args)
 
 
-def _build(module: str) -> dict[str, typer.core.TyperCommand]:
+def _build(module: str, name: str) -> typer.core.TyperCommand:
     import importlib
 
     sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     importlib.import_module(f"noteforge.cli.{module}").register(sub)
-    # Two commands or more make a group: its commands are the ones we want.
-    built = typer.main.get_command(sub) if len(sub.registered_commands) > 1 else None
-    if built is not None:
-        cmds = dict(built.commands)
-    else:
-        info = sub.registered_commands[0]
-        cmd = typer.main.get_command_from_info(
-            info, pretty_exceptions_short=sub.pretty_exceptions_short,
-            rich_markup_mode=sub.rich_markup_mode,
-        )
-        cmds = {cmd.name: cmd}
-    return cmds
+    (info,) = [i for i in sub.registered_commands if i.name == name]
+    return typer.main.get_command_from_info(
+        info, pretty_exceptions_short=sub.pretty_exceptions_short,
+        rich_markup_mode=sub.rich_markup_mode,
+    )
 
 
 def lean_coercion() -> None:
