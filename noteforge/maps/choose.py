@@ -111,6 +111,12 @@ def finish_map(source: str, blocks: Sequence[Block], which, extras: dict) -> Hos
         # obvious pick; anything else is a choice worth mentioning.
         warnings.append(f"the file holds {len(blocks)} maps ({_listing(names)}); using "
                         f"{index}: {names[index]} (choose another with --which)")
+    if fmt == "xen-efi":
+        warnings.append(
+            f"the EFI memory map ({len(block.efi)} descriptors) converted to e820 as Xen's "
+            "efi_arch_process_memory_map does (the same in 4.17.0-4.22.0): boot services "
+            + ("reserved (mapping BootServices)" if block.map_bs else "memory is RAM")
+        )
     warnings.extend(analyse_map(block.entries))
     dom0_log = None
     for b in blocks:
@@ -127,4 +133,5 @@ def finish_map(source: str, blocks: Sequence[Block], which, extras: dict) -> Hos
         dom0_log_map=dom0_log,
         xen_version=extras.get("xen_version"),
         xen_command_line=extras.get("xen_command_line"),
+        efi=tuple(block.efi) if fmt == "xen-efi" else None,
     )

@@ -89,6 +89,8 @@ class HostMap:
     dom0_log_map: tuple[E820Entry, ...] | None = None
     xen_version: str | None = None
     xen_command_line: str | None = None
+    # xen-efi: the EFI descriptors the entries were converted from (noteforge.xen.efi)
+    efi: tuple | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -101,6 +103,7 @@ class HostMap:
             "xen_printed": self.xen_printed,
             "xen_version": self.xen_version,
             "xen_command_line": self.xen_command_line,
+            "efi": None if self.efi is None else [d.to_dict() for d in self.efi],
             "dom0_log_map": None
             if self.dom0_log_map is None
             else [e.to_dict() for e in self.dom0_log_map],

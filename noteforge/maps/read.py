@@ -17,6 +17,10 @@ Reading (auto-detected per file; ``format=`` overrides)
                 e820-verbose) or ``(XEN) Dom0 memory map:`` (dom0=pvh,verbose);
                 console timestamps ``(XEN) [0000001b4a3297f3]`` are skipped.
 ``xen-old``     ``(XEN)  S - E (usable)`` or ``... type 9`` -- END EXCLUSIVE.
+``xen-efi``     ``(XEN) EFI memory map:`` then ``(XEN)  S-L type=N attr=HEX`` (an
+                EFI boot; END INCLUSIVE): the EFI descriptors, converted to the
+                e820 Xen builds from them (noteforge.xen.efi); a log that also
+                holds Xen's own e820 uses that unless ``which="EFI"``.
 ``hvmloader``   SeaBIOS ``e820 map has N items:`` / ``  0: S - E = 1 RAM`` and
                 hvmloader ``E820 table:`` / `` [00]: HI:LO - HI:LO: RAM`` tables,
                 with or without ``(XEN) HVM4:`` / ``(d1)`` relay prefixes -- END

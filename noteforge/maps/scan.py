@@ -5,6 +5,7 @@ line, linear in the input."""
 from __future__ import annotations
 
 from noteforge.errors import MapError
+from noteforge.maps.efi import EFI_HEADER, EFI_ROWISH, efi_row
 from noteforge.maps.model import (
     U64_MAX,
     E820Entry,
@@ -67,6 +68,13 @@ class Scanner:
 
     def close(self) -> None:
         self.cur = None
+        for b in self.blocks:
+            if b.fmt == "xen-efi" and b.efi:
+                # What Xen builds its e820 from on an EFI boot (noteforge.xen.efi).
+                from noteforge.xen.efi import efi_to_e820
+
+                b.entries, notes = efi_to_e820(b.efi, map_bs=b.map_bs)
+                b.warnings.extend(notes)
         if self.sysfs:
             self.blocks.append(self._sysfs_block())
             self.sysfs = {}
@@ -107,6 +115,23 @@ class Scanner:
             cm = XEN_CMDLINE.search(body)
             if cm:
                 self.xen_command_line = cm.group(1)
+        em = EFI_HEADER.match(body)
+        if em:
+            if self._want("xen-efi"):
+                block = self._open("EFI memory map", "xen-efi", number)
+                block.map_bs = em.group(1) is not None
+                return True
+            self.cur = None
+            return False
+        if self.cur is not None and self.cur.fmt == "xen-efi":
+            d = efi_row(body, number)
+            if d is not None:
+                self.cur.efi.append(d)
+                return True
+            if EFI_ROWISH.match(body):
+                raise self._err(number, line, "an EFI memory map line "
+                                "'(XEN)  START-LAST type=N attr=HEX'")
+            self.cur = None
         hm = XEN_HEADER.match(body)
         if hm:
             if self._want("xen-new") or self._want("xen-old"):

@@ -18,6 +18,7 @@ FORMATS = (
     "linux-old",
     "xen-new",
     "xen-old",
+    "xen-efi",
     "hvmloader",
     "sysfs-memmap",
     "table",
@@ -60,6 +61,8 @@ class Block:
     def read(self) -> int:
         """Rows read, kept or not."""
         return len(self.entries) + self.dropped
+    efi: list = field(default_factory=list)  # xen-efi: the EfiDescriptors as printed
+    map_bs: bool = False  # xen-efi: "(mapping BootServices)"
 
 
 # --------------------------------------------------------------------------
