@@ -266,7 +266,9 @@ def verify(
     if not_dom0:
         warnings.append(not_dom0)
     loads, reason, message = outcome(placement, refused=refused, size=size)
-    if message is None and reason is not None:
+    if message is None and reason == "metadata-copy-failed":
+        message = placement.modules.copy_failure
+    elif message is None and reason is not None:
         message = rules.failure_message(reason)
     warnings.extend(placement.warnings)
     warnings.extend(d0.warnings)

@@ -47,6 +47,8 @@ FAILURES: tuple[tuple[re.Pattern[str], str], ...] = (
         "no-metadata-space",
     ),
     (re.compile(r"Kernel does not support Dom0 operation"), "not-dom0-capable"),
+    (re.compile(r"Unable to copy (?:initrd to guest|module command line|guest command line"
+                r"|guest modules|start info to guest)"), "metadata-copy-failed"),
     # Xen 4.17/4.18 have no address check: elf_load_binary's copy fails on the
     # first page of a segment that is not dom0 RAM (noteforge: not-relocatable).
     (re.compile(r"^\s*Failed to load kernel: -1\b"), "not-relocatable"),

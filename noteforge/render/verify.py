@@ -24,6 +24,8 @@ REASON_TEXT = {
     "[min, max] (Xen: 'Failed find a load address')",
     "no-metadata-space": "the kernel is placed but start_info, the command line and the "
     "initrd find no room (Xen: 'Unable to find a memory region to load initrd and metadata')",
+    "metadata-copy-failed": "the initrd or boot metadata block runs onto a page that is not "
+    "dom0 RAM (Xen: 'Unable to copy ...')",
     "no-phys32-entry": "the image has Xen notes but no PHYS32_ENTRY: it is not PVH-bootable",
     "entry-out-of-bounds": "PHYS32_ENTRY lies outside the load range (Xen: 'ELF start or "
     "entries are out of bounds')",

@@ -406,6 +406,9 @@ class ModulePlacement:
     end: int | None  # first byte after start_info
     overrun: int  # bytes written past the block find_memory checked (legacy bug)
     trace: tuple[str, ...] = field(default=(), compare=False)
+    # Xen's message when one of pvh_load_kernel's copies reaches a page that is
+    # not dom0 RAM (hvm_copy_to_guest_phys fails; dom0 is not built)
+    copy_failure: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -422,6 +425,7 @@ class ModulePlacement:
             "modlist_addr": self.modlist_addr,
             "start_info_addr": self.start_info_addr,
             "overrun": self.overrun,
+            "copy_failure": self.copy_failure,
         }
 
 
@@ -502,9 +506,39 @@ def module_block(
     start_info = p
     p += START_INFO_SIZE
     overrun = max(0, p - (base + need))
+    # pvh_load_kernel's copies, in its order, each with the message it panics with
+    writes = [
+        (initrd_addr, initrd_size or 0, "Unable to copy initrd to guest"),
+        (icmd_addr, icmd_len, "Unable to copy module command line"),
+        (cmd_addr, cmd_len, "Unable to copy guest command line"),
+        (modlist, MODLIST_ENTRY_SIZE, "Unable to copy guest modules"),
+        (start_info, START_INFO_SIZE, "Unable to copy start info to guest"),
+    ]
+    failure = None
+    for addr, length, message in writes:
+        if addr is not None and not ram_holds(dom0_e820, addr, length):
+            failure = message
+            trace = (*trace, f"  [{addr:#x}, {addr + length:#x}) is not all dom0 RAM: "
+                             f"'{message}'")
+            break
     return ModulePlacement(layout, need, base, initrd_addr, initrd_size if has_initrd else None,
                            icmd_addr, icmd_len, cmd_addr, cmd_len, modlist, start_info, p,
-                           overrun, trace)
+                           overrun, trace, failure)
+
+
+def ram_holds(dom0_e820: Sequence[E820Entry], start: int, length: int) -> bool:
+    """hvm_copy_to_guest_phys succeeds: every page the copy touches is in dom0's
+    p2m as RAM (pvh_populate_p2m populates the RAM entries page by page, so
+    adjacent RAM entries act as one)."""
+    if length <= 0:
+        return True
+    page, last = start >> 12, (start + length - 1) >> 12
+    for e in sorted((e for e in dom0_e820 if e.is_ram), key=lambda e: e.start):
+        if e.start >> 12 <= page < (e.start + e.size) >> 12:
+            page = (e.start + e.size) >> 12
+            if page > last:
+                return True
+    return page > last
 
 
 

@@ -81,6 +81,7 @@ REASONS = (
     "not-relocatable",
     "no-load-address",
     "no-metadata-space",
+    "metadata-copy-failed",
     "no-phys32-entry",
     "entry-out-of-bounds",
     "not-pvh",
@@ -345,7 +346,9 @@ def place(
     if modules.base is not None:
         ranges.append(("boot metadata block", modules.base, modules.end))
     run.warnings.extend(acpi_warnings(dom0_e820, ranges))
-    return verdict(k, modules, None if modules.base is not None else "no-metadata-space")
+    if modules.base is None:
+        return verdict(k, modules, "no-metadata-space")
+    return verdict(k, modules, "metadata-copy-failed" if modules.copy_failure else None)
 
 
 # ------------------------------------------------------------------ step 1: elf_xen_parse
