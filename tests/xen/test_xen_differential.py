@@ -182,7 +182,9 @@ def test_the_releases_really_differ():
     relocated = [c for c in c419 if c["xen"]["reloc"] and c["xen"]["ok"]]
     assert relocated  # 4.19.0 moves kernels ...
     old = {c["id"]: c for c in c417}
-    assert all(old[c["id"]]["xen"]["fail"] == "load-failed" for c in relocated)  # 4.17 fails
+    # ... where 4.17 copies the segments in place, failing on pages that are not RAM
+    failed = [c for c in relocated if old[c["id"]]["xen"]["fail"] == "load-failed"]
+    assert failed and all(differences(old[c["id"]], "4.17.7") == [] for c in failed)
     # find_memory: 4.17 keeps the larger side of the kernel, 4.19 the lowest fit
     moved = [i for i, c in old.items() if c["xen"]["ok"] and by_id[i]["xen"]["ok"]
              and c["xen"]["meta_base"] != by_id[i]["xen"]["meta_base"]]
