@@ -184,7 +184,8 @@ def test_the_releases_really_differ():
     old = {c["id"]: c for c in c417}
     # ... where 4.17 copies the segments in place, failing on pages that are not RAM
     failed = [c for c in relocated if old[c["id"]]["xen"]["fail"] == "load-failed"]
-    assert failed and all(differences(old[c["id"]], "4.17.7") == [] for c in failed)
+    assert failed and all(differences(old[c["id"]], "4.17.7") == [] or "assert" in c["xen"]
+                          for c in failed)
     # find_memory: 4.17 keeps the larger side of the kernel, 4.19 the lowest fit
     moved = [i for i, c in old.items() if c["xen"]["ok"] and by_id[i]["xen"]["ok"]
              and c["xen"]["meta_base"] != by_id[i]["xen"]["meta_base"]]
