@@ -126,7 +126,11 @@ class Scanner:
         if self.cur is not None and self.cur.fmt == "xen-efi":
             d = efi_row(body, number)
             if d is not None:
-                self.cur.efi.append(d)
+                # bounded: no firmware has this many; past it lines are only counted
+                if len(self.cur.efi) < 64 * 1024:
+                    self.cur.efi.append(d)
+                else:
+                    self.cur.dropped += 1
                 return True
             if EFI_ROWISH.match(body):
                 raise self._err(number, line, "an EFI memory map line "

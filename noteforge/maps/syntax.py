@@ -49,6 +49,8 @@ class Block:
     # counted, not kept: a 10^6-line map costs a scan, not 10^6 entries.
     dropped: int = 0
     dropped_lines: tuple[int, int] = (0, 0)
+    efi: list = field(default_factory=list)  # xen-efi: the EfiDescriptors as printed
+    map_bs: bool = False  # xen-efi: "(mapping BootServices)"
 
     def add(self, entry: E820Entry, line: int) -> None:
         if len(self.entries) < E820MAX:
@@ -61,8 +63,6 @@ class Block:
     def read(self) -> int:
         """Rows read, kept or not."""
         return len(self.entries) + self.dropped
-    efi: list = field(default_factory=list)  # xen-efi: the EfiDescriptors as printed
-    map_bs: bool = False  # xen-efi: "(mapping BootServices)"
 
 
 # --------------------------------------------------------------------------
