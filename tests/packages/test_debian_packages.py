@@ -103,3 +103,35 @@ def test_debian_package(packages, release, flavour):
         assert facts["PHYS32_RELOC max"].value == hex(want_max)
         assert status == {"pvh": "pass", "dom0": "pass" if dom0_config else "fail",
                           "reloc": "pass", "config": "pass"}
+
+
+def test_same_kernel_same_verdict_in_every_format(packages, tmp_path):
+    """Debian's trixie cloud kernel and its real config, repackaged by rpmbuild
+    (as kernel-core) and as makepkg packs (config beside it, as SUSE does): check
+    gives the same requirements and facts as on the .deb."""
+    from package_builders import build_arch, build_rpm
+
+    deb = packages["trixie-cloud"]
+    [kernel] = scan_target(deb).kernels
+    version = kernel.member.removeprefix("boot/vmlinuz-")
+    image, config = tmp_path / "vmlinuz", tmp_path / "config"
+    image.write_bytes(kernel.data)
+    config.write_text(kernel.config_text)
+    rpm = build_rpm(tmp_path / "rpm", image, config, kver=version)
+    arch = build_arch(tmp_path / "arch", image, kver=version,
+                      compress=("zstd", "-c", "-T0", "-3", "-"),
+                      extra={f"usr/lib/modules/{version}/config": config.read_bytes()})
+
+    def verdict(target: str):
+        [k] = scan_target(target).kernels
+        cfg = config_of(k)
+        r = check_kernel(open_found(k), cfg)
+        # config's pass reason names the file it read: the one part that differs.
+        assert r.requirements[-1].reasons == (f"the notes agree with {cfg.source}",)
+        return ([(q.name, q.status, q.reasons) for q in r.requirements[:-1]],
+                r.requirements[-1].status, [f.to_dict() for f in r.facts])
+
+    want = verdict(deb)
+    assert [q[1] for q in want[0]] + [want[1]] == ["pass", "fail", "pass", "pass"]
+    assert verdict(str(rpm)) == want
+    assert verdict(str(arch)) == want
