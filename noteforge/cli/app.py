@@ -32,20 +32,48 @@ from noteforge.errors import NoteforgeError
 COMMANDS: dict[str, tuple[str, str]] = {
     "notes": ("notes", "Show every Xen ELF note of IMAGE as Xen reads it."),
     "extract": ("extract", "Decompress the kernel ELF out of IMAGE into OUTPUT, atomically."),
-    "e820": ("e820", "Read a memory map, show Xen's clean-up and the map a PVH dom0 gets."),
-    "verify": ("verify", "Would IMAGE load as a PVH dom0 on the machine whose memory map is "
-                         "MAP: where, and why not."),
-    "set-reloc": ("write", "Give IMAGE a PHYS32_RELOC note (Xen 4.19+: the kernel may be "
-                           "loaded elsewhere)."),
+    "e820": ("e820", "Read a memory map: Xen's clean-up and dom0's map."),
+    "verify": ("verify", "Would IMAGE load as a PVH dom0 on MAP: where, and why not."),
+    "set-reloc": ("write", "Give IMAGE a PHYS32_RELOC note."),
     "set-note": ("write", "Set any Xen note of IMAGE, encoded the way Xen reads it."),
     "remove-note": ("write", "Remove a Xen note from IMAGE without moving anything."),
-    "compare": ("compare", "Images side by side: notes, load range, and the alignment each "
-                           "design takes."),
-    "explain": ("compare", "One image, design by design: the alignment it yields and where "
-                           "Xen puts the kernel."),
+    "compare": ("compare", "Images side by side: notes, load range, alignment designs."),
+    "explain": ("compare", "One image, design by design."),
     "matrix": ("matrix", "Check many kernel images against many machines' e820 maps."),
-    "check": ("check", "Check that each kernel in TARGET... can be a relocatable PVH dom0."),
+    "check": ("check", "Check each kernel in TARGET... as a relocatable PVH dom0."),
 }
+
+# The value an option takes, in capitals as in the usage line ({IMAGE}, MAP,
+# SIZE); flags take none (typer would show '<bool>', '<str>').
+METAVARS = {
+    "e820": "MAP", "dom0_mem": "SIZE", "initrd": "FILE", "initrd_size": "SIZE",
+    "initrd_cmdline": "TEXT", "cmdline": "TEXT", "max_decompressed": "SIZE", "svg": "FILE",
+    "html": "FILE", "html_out": "FILE", "out": "FILE", "output": "FILE", "xen_version": "VERSION",
+    "align_from": "SOURCE", "which": "N|NAME", "jobs": "N", "dom0_vcpus": "N", "vcpus": "N",
+    "align": "SIZE", "min": "ADDR", "max": "ADDR", "words": "N", "value": "VALUE",
+    "type": "TYPE", "note_type": "TYPE", "format": "FORMAT", "map_format": "FORMAT",
+    "policy": "POLICY",
+}
+
+
+def tidy_help(command, summary: str | None = None) -> None:
+    """Consistent help across commands: arguments and option values in
+    capitals, no placeholder on flags, the one-line summary of COMMANDS."""
+    if summary is not None:
+        command.short_help = summary
+    for param in command.params:
+        if param.param_type_name == "argument":
+            if param.metavar is None:
+                param.metavar = (param.name or "").upper()
+            elif param.nargs != 1:  # click adds the '...' of a list itself
+                param.metavar = param.metavar.removesuffix("...")
+            # The name says what it is ('IMAGE <str>' says it twice).
+            param.display_type_rich = lambda ctx: None
+        elif getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.metavar is None:
+            meta = METAVARS.get(param.name or "", (param.name or "value").upper())
+            param.metavar = meta + ("..." if getattr(param, "multiple", False) else "")
 
 
 class _Summary(typer.core.TyperCommand):
@@ -70,6 +98,7 @@ class LazyGroup(TyperGroup):
             return None
         if name not in self._loaded:
             self.commands[name] = _build(COMMANDS[name][0], name)
+            tidy_help(self.commands[name], COMMANDS[name][1])
             self._loaded.add(name)
         return self.commands[name]
 
@@ -82,7 +111,8 @@ class LazyGroup(TyperGroup):
 def _build(module: str, name: str) -> typer.core.TyperCommand:
     import importlib
 
-    sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    sub = typer.Typer(add_completion=False, pretty_exceptions_enable=False,
+                      rich_markup_mode=None)
     importlib.import_module(f"noteforge.cli.{module}").register(sub)
     (info,) = [i for i in sub.registered_commands if i.name == name]
     return typer.main.get_command_from_info(
@@ -202,12 +232,31 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: no boxes, no padding, reads the same in a pipe and
+    # at 80 columns (rich's panels pad every line and draw flags as '<bool>').
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"noteforge {version('noteforge')}")
+        except PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+            print("noteforge (not installed)")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: bool = typer.Option(
+        False, "--version", help="Print noteforge's version and exit.", is_eager=True,
+        callback=_version,
+    ),
+) -> None:
     # A callback makes `app` a group even though no command is registered on it
     # (LazyGroup supplies them); its docstring would be the help, `help=` above is.
     pass
@@ -222,7 +271,44 @@ def _usage_error_type() -> type[Exception]:
     return ClickException
 
 
+def _die_of_sigpipe() -> None:
+    """End as a coreutils tool ends when its reader goes away (`yes | head -1`):
+    killed by SIGPIPE, silently, so the shell sees status 141 (128 + 13) and
+    `set -o pipefail` scripts can tell a cut-short run from a verdict. Python
+    ignores SIGPIPE and raises BrokenPipeError instead; undo that, then take
+    the signal."""
+    import os
+    import signal
+
+    try:  # nothing more may reach the broken pipe (the interpreter flushes at exit)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGPIPE)
+    os._exit(141)  # no SIGPIPE on this platform: the status a shell would show
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Console entry point; see _main. Output is flushed here, inside the
+    broken-pipe handling, not by the interpreter at exit."""
+    try:
+        rc = _main(argv)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        _die_of_sigpipe()
+    except SystemExit:
+        # click turns EPIPE into a quiet exit 1 behind a PacifyFlushWrapper.
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            _die_of_sigpipe()
+        raise
+    return 141  # pragma: no cover - _die_of_sigpipe does not return
+
+
+def _main(argv: list[str] | None = None) -> int:
     """Console entry point. Every failure the user can cause is one line on
     stderr and status 2: NoteforgeError from the library, and usage errors
     (a missing option, a bad value), which click would otherwise draw as a
@@ -248,8 +334,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("noteforge: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
     return rc if isinstance(rc, int) else 0
 
 

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
-        """Check that each kernel in TARGET... can be a relocatable PVH dom0: a PVH entry
+        """Check each kernel in TARGET... as a relocatable PVH dom0: a PVH entry
         inside the image, XENFEAT_dom0, sane PHYS32_RELOC words, notes that agree with the
         kernel's configuration, and (with --e820) that it loads on every machine. Exit 0 all
         pass, 1 any fails, 2 bad input."""

@@ -24,7 +24,7 @@ def register(app) -> None:
                                                      help=DOM0_HELP)] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
-        """Images side by side: notes, load range, and the alignment each design takes.
+        """Images side by side: notes, load range, alignment designs.
 
         One column per image. Rows: format and class, guest OS, PVH entry,
         PHYS32_RELOC and its words, load range, lowest p_paddr and its p_offset,

@@ -206,7 +206,7 @@ def register(app) -> None:
         ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
-        """Read a memory map, show Xen's clean-up and the map a PVH dom0 gets."""
+        """Read a memory map: Xen's clean-up and dom0's map (pvh_setup_e820)."""
         if vcpus < 1:
             raise UsageError(f"--dom0-vcpus {vcpus}: expected at least 1")
         which_arg: str | int | None = which

@@ -89,8 +89,8 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--svg", help="Also write the map picture as SVG.")
         ] = None,
     ) -> None:
-        """Would IMAGE load as a PVH dom0 on the machine whose memory map is MAP: where,
-        and why not. Runs Xen's own placement bit for bit. Exit 0 loads, 1 does not."""
+        """Would IMAGE load as a PVH dom0 on MAP: where, and why not. MAP is the
+        machine's memory map. Runs Xen's own placement bit for bit. Exit 0 loads, 1 does not."""
         from noteforge.maps.read import read_map
         from noteforge.packages.find import open_one
         from noteforge.units import parse_size

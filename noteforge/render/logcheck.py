@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from noteforge.logcheck import LogCheck
+from noteforge.render.term import say
 
 STATUS_STYLE = {"agree": "bold green", "disagree": "bold red", "inconclusive": "bold yellow"}
 STATUS_TEXT = {
@@ -35,4 +36,4 @@ def render_check(check: LogCheck, console: Console) -> None:
     if check.rows:
         console.print(table)
     for note in check.notes:
-        console.print(f"  - {note}", highlight=False)
+        say(console, note)

@@ -91,8 +91,15 @@ def console(*, stderr: bool = False, width: int | None = None,
     FORCE_COLOR), no trailing spaces, no guessed highlighting."""
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich would exit 1 here; the CLI ends as coreutils do instead
+            # (noteforge.cli.app: killed by SIGPIPE, quietly).
+            self.quiet = True
+            raise BrokenPipeError
+
     target = file if file is not None else (sys.stderr if stderr else sys.stdout)
-    return Console(
+    return _Console(
         file=RstripWriter(target),  # type: ignore[arg-type]
         width=width or output_width(target),
         highlight=False,
@@ -175,6 +182,18 @@ def wrap_text(text: Text, width: int) -> list[Text]:
     return list(lines)
 
 
+def say(console: Console, text: str | Text, *, first: str = "  - ",
+        rest: str | None = None) -> None:
+    """Print one item of a list, wrapped to the console's width, its
+    continuation lines indented under its text (not back at column 0)."""
+    from rich.text import Text
+
+    rest = " " * len(first) if rest is None else rest
+    body = text if isinstance(text, Text) else Text(text)
+    for i, piece in enumerate(wrap_text(body, console.width - len(rest))):
+        console.print(Text(first if i == 0 else rest) + piece)
+
+
 def wrap_hex(data: bytes, width: int, *, group: int = 1) -> list[str]:
     """Bytes as hex pairs separated by spaces, cut into lines of whole bytes
     that fit in `width` columns."""
@@ -190,6 +209,7 @@ __all__ = [
     "console",
     "output_width",
     "pairs",
+    "say",
     "strip_trailing",
     "wrap_hex",
     "wrap_items",

@@ -13,6 +13,7 @@ from noteforge.image.open import KernelImage
 from noteforge.maps.model import E820Entry
 from noteforge.render.mapview import render_map_bar
 from noteforge.render.svg import Mark, map_svg
+from noteforge.render.term import say
 from noteforge.units import hexsize, human_size
 from noteforge.verify import Verdict
 from noteforge.xen.abi import GAP_TYPE
@@ -174,17 +175,17 @@ def render_verdict(v: Verdict, image: KernelImage, console: Console) -> None:
     if v.cleanup_changes:
         console.print(Text("Xen's clean-up of the firmware map:", style="bold"))
         for c in v.cleanup_changes:
-            console.print(f"  - {c}", highlight=False)
+            say(console, c)
     if v.suggestions:
         console.print()
         console.print(Text("It would load with:", style="bold"))
         for s in v.suggestions:
-            console.print(f"  - {s.description}", highlight=False)
+            say(console, s.description)
     if v.warnings:
         console.print()
         console.print(Text("Warnings:", style="bold yellow"))
         for w in v.warnings:
-            console.print(f"  - {w}", highlight=False)
+            say(console, w)
 
 
 def verdict_svg(v: Verdict) -> str:
