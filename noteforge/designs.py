@@ -214,17 +214,22 @@ class Outcome:
 
 
 def policy_outcomes(
-    image: KernelImage, host: HostMap, dom0_mem: str | None = None
+    image: KernelImage, host: HostMap, dom0_mem: str | None = None,
+    xen_version: str | None = None,
 ) -> dict[str, Outcome]:
-    """Each placement policy's verdict (verify) for this image on this map."""
+    """Each placement policy's verdict (verify) for this image on this map;
+    policy xen models ``xen_version`` (default: the map's banner, else the
+    newest release), xen-4.18 release 4.18, seed-v1 its design."""
     return {
-        policy: Outcome.of(verify(image, host, dom0_mem=dom0_mem, policy=policy))
+        policy: Outcome.of(verify(image, host, dom0_mem=dom0_mem, policy=policy,
+                                  xen_version=xen_version if policy == "xen" else None))
         for policy in POLICIES
     }
 
 
 def design_outcomes(
-    image: KernelImage, host: HostMap, dom0_mem: str | None = None
+    image: KernelImage, host: HostMap, dom0_mem: str | None = None,
+    xen_version: str | None = None,
 ) -> dict[str, Outcome | None]:
     """Where Xen 4.19+ would put the kernel with each design's alignment.
 
@@ -235,12 +240,14 @@ def design_outcomes(
     out: dict[str, Outcome | None] = {}
     for design in DESIGNS:
         if design in ("xen", "note"):
-            verdict = verify(image, host, dom0_mem=dom0_mem, policy="xen")
+            verdict = verify(image, host, dom0_mem=dom0_mem, policy="xen",
+                             xen_version=xen_version)
         elif alignment_from(image, design) is None:
             out[design] = None
             continue
         else:
-            verdict = verify(image, host, dom0_mem=dom0_mem, policy="xen", align_from=design)
+            verdict = verify(image, host, dom0_mem=dom0_mem, policy="xen", align_from=design,
+                             xen_version=xen_version)
         out[design] = Outcome.of(verdict)
     return out
 
@@ -369,7 +376,8 @@ def _notes_loaded(image: KernelImage) -> bool | None:
 
 
 def image_facts(
-    image: KernelImage, host: HostMap | None = None, dom0_mem: str | None = None
+    image: KernelImage, host: HostMap | None = None, dom0_mem: str | None = None,
+    xen_version: str | None = None,
 ) -> ImageFacts:
     eff, load, bz = image.effective, image.load, image.bzimage
     reloc = eff.phys32_reloc
@@ -399,8 +407,10 @@ def image_facts(
         relocatable_kernel=bz.relocatable_kernel if bz else None,
         need=need_of(image),
         designs=design_values(image),
-        policies=policy_outcomes(image, host, dom0_mem) if host is not None else None,
-        placements=design_outcomes(image, host, dom0_mem) if host is not None else None,
+        policies=(policy_outcomes(image, host, dom0_mem, xen_version)
+                  if host is not None else None),
+        placements=(design_outcomes(image, host, dom0_mem, xen_version)
+                    if host is not None else None),
         warnings=tuple(image.warnings),
         dom0_capable=eff.dom0_capable,
         supported_features=eff.supported_features_note,
@@ -591,9 +601,10 @@ class Comparison:
 
 
 def compare(
-    images: Sequence[KernelImage], host: HostMap | None = None, dom0_mem: str | None = None
+    images: Sequence[KernelImage], host: HostMap | None = None, dom0_mem: str | None = None,
+    xen_version: str | None = None,
 ) -> Comparison:
-    facts = tuple(image_facts(i, host, dom0_mem) for i in images)
+    facts = tuple(image_facts(i, host, dom0_mem, xen_version) for i in images)
     return Comparison(facts, tuple(table_rows(facts)), host.source if host else None, dom0_mem)
 
 
@@ -627,7 +638,8 @@ class Explanation:
 
 
 def explain(
-    image: KernelImage, host: HostMap | None = None, dom0_mem: str | None = None
+    image: KernelImage, host: HostMap | None = None, dom0_mem: str | None = None,
+    xen_version: str | None = None,
 ) -> Explanation:
-    return Explanation(image_facts(image, host, dom0_mem), host.source if host else None,
-                       dom0_mem)
+    return Explanation(image_facts(image, host, dom0_mem, xen_version),
+                       host.source if host else None, dom0_mem)

@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 DOM0_HELP = "Dom0 size, Xen's dom0_mem syntax; 'all' for all RAM (default: Xen's default rule)."
+XEN_HELP = ("The Xen release policy xen models (4.20.4, 4.19, a Debian version or banner). "
+            "Default: the map's Xen banner, else the newest release.")
 
 
 def register(app) -> None:
@@ -22,6 +24,8 @@ def register(app) -> None:
                                                       "policy's verdict.")] = None,
         dom0_mem: Annotated[str | None, typer.Option("--dom0-mem", metavar="SIZE",
                                                      help=DOM0_HELP)] = None,
+        xen_version: Annotated[str | None, typer.Option("--xen-version", metavar="V",
+                                                        help=XEN_HELP)] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """Images side by side: notes, load range, alignment designs.
@@ -41,7 +45,8 @@ def register(app) -> None:
             stdout_console,
         )
 
-        result = compare(open_images(images), read_host(e820), dom0_mem)
+        _check_release(xen_version)
+        result = compare(open_images(images), read_host(e820), dom0_mem, xen_version)
         if as_json:
             print(json.dumps(result.to_dict(), indent=2))
         else:
@@ -61,6 +66,8 @@ def register(app) -> None:
             typer.Option("--kernel", metavar="NAME", help="IMAGE is a package holding several "
                          "kernels: the one to explain."),
         ] = None,
+        xen_version: Annotated[str | None, typer.Option("--xen-version", metavar="V",
+                                                        help=XEN_HELP)] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
         """One image, design by design: the alignment it yields and where Xen puts the kernel.
@@ -81,8 +88,17 @@ def register(app) -> None:
             stdout_console,
         )
 
-        result = explain(open_one(image, kernel_name), read_host(e820), dom0_mem)
+        _check_release(xen_version)
+        result = explain(open_one(image, kernel_name), read_host(e820), dom0_mem, xen_version)
         if as_json:
             print(json.dumps(result.to_dict(), indent=2))
         else:
             render_explanation(result, stdout_console())
+
+
+def _check_release(xen_version: str | None) -> None:
+    """A bad --xen-version is a usage error before any image is read."""
+    if xen_version is not None:
+        from noteforge.xen.releases import parse_release
+
+        parse_release(xen_version)
