@@ -134,3 +134,8 @@ def test_a_broken_pipe_ends_it_as_coreutils_do(args):
         os.close(write_end)
     assert p.returncode == -signal.SIGPIPE
     assert p.stderr == b""
+
+
+def test_readme_shows_the_pinned_verify_output():
+    readme = (ROOT / "README.md").read_text()
+    assert (EXPECTED / "verify-6.12-wrx80.txt").read_text() in readme
