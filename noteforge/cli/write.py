@@ -147,6 +147,15 @@ def register(app: typer.Typer) -> None:
 # --- rendering ------------------------------------------------------------------
 
 
+PATCHES_SHOWN = 200  # a remove-note over 65,535 copies plans 65,535 writes
+
+
+def _offsets(offsets, limit: int = 8) -> str:
+    """The first few offsets and a count: 65,535 neutralised notes are one line."""
+    text = ", ".join(f"{o:#x}" for o in offsets[:limit])
+    return text + (f" and {len(offsets) - limit:,} more" if len(offsets) > limit else "")
+
+
 def _short_hex(data: bytes, limit: int = 24) -> str:
     if not data:
         return "-"
@@ -221,11 +230,9 @@ def render(result, console=None) -> None:
     con.print(f"method: [bold]{plan.method}[/bold]: {text}")
     would = "would be " if result.dry_run else ""
     if plan.neutralised:
-        con.print(f"  old copies {would}neutralised at " +
-                  ", ".join(f"{o:#x}" for o in plan.neutralised))
+        con.print(f"  old copies {would}neutralised at " + _offsets(plan.neutralised))
     if plan.changed_in_place:
-        con.print(f"  {would}changed in place at " +
-                  ", ".join(f"{o:#x}" for o in plan.changed_in_place))
+        con.print(f"  {would}changed in place at " + _offsets(plan.changed_in_place))
     if plan.program_header is not None:
         con.print(f"  program header {plan.program_header}: PT_NOTE, p_align 4")
     if plan.notes_area:
@@ -235,13 +242,16 @@ def render(result, console=None) -> None:
     if result.dry_run:
         con.print(f"dry run: nothing written; {len(plan.patches)} write(s) planned "
                   f"(file size {plan.old_size:#x} -> {plan.new_size:#x}):")
-        for p in plan.patches:
+        for p in plan.patches[:PATCHES_SHOWN]:
             where = "loaded" if p.loaded else "not loaded"
             con.print(f"  {p.offset:#010x} {len(p.new):>5} bytes  {p.region:<6} {where:<10} "
                       f"{p.what}")
             if p.region in ("note", "header") or len(p.new) <= 64:
                 con.print(f"      old: {_short_hex(p.old)}")
                 con.print(f"      new: {_short_hex(p.new)}")
+        if len(plan.patches) > PATCHES_SHOWN:
+            con.print(f"  ... and {len(plan.patches) - PATCHES_SHOWN:,} more writes "
+                      "(--json lists every one)")
         return
     con.print(f"wrote {result.output} ({hexsize(plan.new_size)})")
     proof = result.proof

@@ -160,6 +160,7 @@ def _notes_table(title: str, notes: tuple[Note, ...], xen: bool) -> Table:
     return t
 
 
+NOTES_SHOWN = 200  # notes listed in text output; the rest are counted
 WIDE_TABLE = 140  # the one-row-per-note table needs this many columns
 
 
@@ -260,9 +261,16 @@ def render_image(image: KernelImage, console: Console) -> None:
     wide = console.width >= WIDE_TABLE
 
     def notes_block(title: str, notes: tuple[Note, ...], xen: bool):
-        if wide:
-            return _notes_table(title, notes, xen=xen)
-        return _notes_stacked(title, notes, xen, console.width)
+        # Up to 65,536 notes (Xen's cap): the first NOTES_SHOWN, then a count;
+        # the effective values below fold them all, --json lists every one.
+        shown = notes[:NOTES_SHOWN]
+        block = _notes_table(title, shown, xen=xen) if wide else \
+            _notes_stacked(title, shown, xen, console.width)
+        if len(notes) > len(shown):
+            more = Text(f"... and {len(notes) - len(shown):,} more notes not shown (the "
+                        "effective values fold them all; --json lists every one)")
+            return Group(block, more)
+        return block
 
     if image.notes:
         console.print(notes_block("Xen notes, in the order Xen applies them", image.notes,

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from noteforge.errors import ImageError
+from noteforge.image.notes import ELF_MAX_TOTAL_NOTE_COUNT
 
 PT_NULL, PT_LOAD, PT_NOTE, PT_PHDR = 0, 1, 4, 6
 PF_X, PF_W, PF_R = 1, 2, 4
@@ -219,10 +220,13 @@ def pack_note(name: bytes, type_: int, desc: bytes, endian: str = "<") -> bytes:
 
 def walk_notes(buf, start: int, end: int, endian: str, where: str) -> list[RawNote]:
     """The note records in [start, end), walked as Xen does; a record that does
-    not fit is an ImageError (the writer does not edit what it cannot read)."""
+    not fit is an ImageError (the writer does not edit what it cannot read).
+    The walk stops after ELF_MAX_TOTAL_NOTE_COUNT (65536) records, as Xen's
+    does (elf_xen_parse_notes): notes past them are never read by Xen, so the
+    writer neither needs nor touches them, and 10^6 notes cost no more."""
     notes: list[RawNote] = []
     pos = start
-    while pos < end:
+    while pos < end and len(notes) < ELF_MAX_TOTAL_NOTE_COUNT:
         if pos + NOTE_HEADER_SIZE > end:
             raise ImageError(f"{where} at offset {pos:#x}: a note header does not fit "
                              f"before the end of its area at {end:#x}")

@@ -51,6 +51,7 @@ never moved.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import re
@@ -67,6 +68,7 @@ from noteforge.image.identity import (
 )
 from noteforge.image.notes import (
     ELF_MAX_STRING_LENGTH,
+    ELF_MAX_TOTAL_NOTE_COUNT,
     NOTE_TYPES,
     UNSET_ADDR32,
     Accumulator,
@@ -391,6 +393,11 @@ class Overlay:
         self.old_size = len(base)
         self.patches = sorted(patches, key=lambda p: p.offset)
         self.size = new_size
+        # A slice looks only at the patches that can reach it (bisect on the
+        # offsets): linear overall, where a scan of every patch per slice made
+        # removing 65,535 notes quadratic.
+        self._offsets = [p.offset for p in self.patches]
+        self._longest = max((len(p.new) for p in self.patches), default=0)
 
     def __len__(self) -> int:
         return self.size
@@ -404,7 +411,9 @@ class Overlay:
         out = bytearray(self.base[start : min(stop, self.old_size)])
         if stop > self.old_size:
             out += bytes(stop - max(start, self.old_size))
-        for p in self.patches:
+        first = bisect.bisect_right(self._offsets, start - self._longest)
+        last = bisect.bisect_left(self._offsets, stop)
+        for p in self.patches[first:last]:
             lo, hi = max(p.offset, start), min(p.end, stop)
             if lo < hi:
                 out[lo - start : hi - start] = p.new[lo - p.offset : hi - p.offset]
@@ -1065,10 +1074,17 @@ def _self_check(buf, plan: WritePlan) -> None:
     view = Overlay(buf, plan.patches, plan.new_size)
     try:
         new_layout = ElfLayout.parse(view, plan.path)
-        got = acc_summary(xen_view(view, new_layout, new_layout.note_areas(view)))
+        new_areas = new_layout.note_areas(view)
+        got = acc_summary(xen_view(view, new_layout, new_areas))
     except ImageError as err:
         raise WriteError(f"{plan.path}: internal error: the planned image does not parse: "
                          f"{err}") from err
+    if got != plan.expected and sum(len(a.notes) for a in xen_read_areas(new_areas)) >= \
+            ELF_MAX_TOTAL_NOTE_COUNT:
+        raise WriteError(f"{plan.path}: Xen reads at most {ELF_MAX_TOTAL_NOTE_COUNT:,} notes "
+                         "(elf_xen_parse_notes: 'too many ELF notes') and this image has that "
+                         "many before the change would land: Xen would not read it; nothing "
+                         "written")
     if got != plan.expected:
         diff = sorted(k for k in got if got[k] != plan.expected.get(k))
         raise WriteError(f"{plan.path}: internal error: the plan would not give the expected "
