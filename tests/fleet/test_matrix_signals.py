@@ -23,9 +23,16 @@ NOTEFORGE = [sys.executable, "-c",
 
 def children(pid: int) -> set[int]:
     found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with (task / "children").open() as fh:
-            found |= {int(c) for c in fh.read().split()}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:  # the process has exited
+        return found
+    for task in tasks:
+        try:
+            with (task / "children").open() as fh:
+                found |= {int(c) for c in fh.read().split()}
+        except FileNotFoundError:  # a thread ended between the listing and the read
+            continue
     return found
 
 
