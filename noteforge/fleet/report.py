@@ -23,6 +23,34 @@ CLASS_BAD = "bad-input"
 
 _GLYPH = {CLASS_IN_PLACE: "✓", CLASS_RELOCATED: "↻", CLASS_FAIL: "✗", CLASS_BAD: "?"}
 
+# Each failure reason its own letter and colour, so two reasons never look the
+# same in the heat map (the hover text is not the only channel); the legend
+# lists the reasons present.
+REASON_MARKS = {
+    "not-relocatable": ("R", "#ffcdd2", "#b71c1c"),
+    "no-load-address": ("A", "#f8bbd0", "#880e4f"),
+    "no-metadata-space": ("M", "#ffe0b2", "#bf360c"),
+    "no-phys32-entry": ("E", "#d1c4e9", "#4527a0"),
+    "entry-out-of-bounds": ("B", "#c5cae9", "#1a237e"),
+    "not-pvh": ("P", "#cfd8dc", "#263238"),
+    "not-dom0-capable": ("D", "#b2dfdb", "#004d40"),
+    "dom0-alloc-failed": ("F", "#ffccbc", "#3e2723"),
+}
+OTHER_REASON = ("X", "#ffcdd2", "#b71c1c")
+
+
+def reason_mark(reason: str) -> tuple[str, str, str]:
+    return REASON_MARKS.get(reason, OTHER_REASON)
+
+
+def _reason_css() -> str:
+    return "\n".join(
+        f"table.heat td.fail.r-{name} {{ background: {bg}; color: {fg}; }}\n"
+        f".legend .l-r-{name}::before {{ background: {bg}; border: 1px solid {fg}; "
+        f"content: \"{letter}\"; color: {fg}; font-size: 10px; text-align: center; "
+        "line-height: 12px; font-weight: 700; }"
+        for name, (letter, bg, fg) in REASON_MARKS.items())
+
 _CSS = """
 :root { --ok:#2e7d32; --okbg:#c8e6c9; --rel:#8a6d00; --relbg:#ffe9a8; --bad:#b71c1c;
   --badbg:#ffcdd2; --inbg:#e0e0e0; --ink:#1f2328; --mute:#59636e; --line:#d0d7de; }
@@ -120,7 +148,7 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
     out: list[str] = []
     w = out.append
     w("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
-    w(f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>")
+    w(f"<title>{_e(title)}</title><style>{_CSS}{_reason_css()}</style></head><body>")
     w(f"<h1>{_e(title)}</h1>")
     w(f"<p class=\"meta\">{len(s.images)} images × {s.maps} maps × {len(s.variants)} "
       f"(dom0 size, policy) = {s.rows} placements · noteforge {_e(__version__)} · {_e(when)}</p>")
@@ -166,9 +194,15 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
 
     # -- heat maps
     w("<h2>Heat map</h2>")
-    w("<div class=\"legend\"><span class=\"l-ok\">loads in place</span>"
-      "<span class=\"l-rel\">relocated by Xen</span><span class=\"l-fail\">does not load</span>"
-      "<span class=\"l-bad\">bad input</span></div>")
+    w("<div class=\"legend\"><span class=\"l-ok\">✓ loads in place</span>"
+      "<span class=\"l-rel\">↻ relocated by Xen</span>"
+      "<span class=\"l-bad\">? bad input</span></div>")
+    present = sorted({c[0] for v in range(len(s.variants)) for _m, cells in s.heat[v]
+                      for c in cells if c is not None and cell_class(c[0]) == CLASS_FAIL})
+    if present:
+        w("<div class=\"legend\" id=\"reasons\">does not load:" + "".join(
+            f"<span class=\"l-r-{_e(r)}\">✗{reason_mark(r)[0]} {_e(r)}</span>"
+            for r in present) + "</div>")
     compact = len(s.images) > 8
     for v in range(len(s.variants)):
         if len(s.variants) > 1:
@@ -188,6 +222,10 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
                 oc, text = cell
                 klass = cell_class(oc)
                 label = _GLYPH[klass] if compact else _cell_label(oc, text)
+                if klass == CLASS_FAIL:
+                    letter = reason_mark(oc)[0]
+                    label = f"✗{letter}" if compact else f"✗{letter} {oc}"
+                    klass = f"{klass} r-{oc}"
                 w(f"<td class=\"cell {klass}\" data-image=\"{_e(s.images[i])}\" "
                   f"data-map=\"{_e(map_path)}\" data-outcome=\"{_e(oc)}\" "
                   f"title=\"{_e(images[i])} on {_e(map_path)}: {_e(text)}\">{_e(label)}</td>")

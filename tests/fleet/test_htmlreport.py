@@ -108,8 +108,10 @@ def test_one_cell_per_image_and_map_with_class_and_title():
     by_key = {(c["data-image"], c["data-map"]): c for c in p.cells}
     assert len(by_key) == 12
     c = by_key[("/k/vmlinuz-6.1", "/m/wrx80.xen")]
-    assert c["class"] == "cell fail"
+    # Each reason its own class (colour) and letter, listed in the legend.
+    assert c["class"] == "cell fail r-not-relocatable"
     assert c["data-outcome"] == "not-relocatable"
+    assert '<span class="l-r-not-relocatable">✗R not-relocatable</span>' in page
     assert c["title"] == ("vmlinuz-6.1 on /m/wrx80.xen: fails: not-relocatable "
                           "(ACPI NVS [0x4000000, 0x4020fff] blocks its address)")
     c = by_key[("/k/vmlinuz-6.12", "/m/tgl-rvp.dmesg")]
