@@ -6,8 +6,10 @@ passes every check is renamed into place (writer.py)."""
 from __future__ import annotations
 
 import bisect
+import contextlib
 import dataclasses
 import itertools
+import mmap
 import os
 from dataclasses import dataclass
 
@@ -76,6 +78,8 @@ def _diff_ranges(a, b, start: int, end: int, chunk: int = 1 << 20) -> list[tuple
         x, y = a[pos:stop], b[pos:stop]
         if x != y:
             narrow(x, y, pos)
+        if stop % (64 << 20) == 0:
+            _drop_pages(a, b, stop - (64 << 20), 64 << 20)
         pos = stop
     merged: list[tuple[int, int]] = []
     for s, e in out:
@@ -84,6 +88,17 @@ def _diff_ranges(a, b, start: int, end: int, chunk: int = 1 << 20) -> list[tuple
         else:
             merged.append((s, e))
     return merged
+
+
+def _drop_pages(a, b, offset: int, length: int) -> None:
+    """Let the kernel drop the compared pages of both mappings (read-only
+    file mappings: they fault back in if read again), so comparing a 4 GiB
+    image costs 64 MiB of resident memory, not 8 GiB."""
+    for m in (a, b):
+        madvise = getattr(m, "madvise", None)
+        if madvise is not None and offset + length <= len(m):
+            with contextlib.suppress(OSError, ValueError):
+                madvise(mmap.MADV_DONTNEED, offset, length)
 
 
 class _Within:
