@@ -81,6 +81,7 @@ def build_report(
 
 def _entry_table(title: str, entries: tuple[E820Entry, ...]):
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title or None, title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("#", justify="right", style="dim")
@@ -105,7 +106,7 @@ def _entry_table(title: str, entries: tuple[E820Entry, ...]):
             f"{e.start:#018x}",
             f"{e.end - 1:#018x}" if e.size else "(empty)",
             f"{e.size / (1 << 20):.2f}",
-            f"[{type_style(e.type)}]{e.type_name}[/]",
+            Text(e.type_name, style=type_style(e.type)),
         )
     return table
 
@@ -123,17 +124,17 @@ def _render(host: HostMap, cleaned: CleanedMap, d0, size: Dom0Size, doc: dict) -
     console = make_console()
     name = f", {host.map_name}" if host.map_name else ""
     console.print(f"[bold]{escape(host.source)}[/]: {host.source_format}{escape(name)}, "
-                  f"{len(host.entries)} entries")
+                  f"{len(host.entries)} entries", markup=True)
     if len(host.available_maps) > 1:
         console.print("maps in this file: " + escape(", ".join(
-            f"{i}: {n}" for i, n in enumerate(host.available_maps))))
+            f"{i}: {n}" for i, n in enumerate(host.available_maps))), markup=True)
     console.print(_entry_table("As read", host.entries))
     if host.xen_printed:
         console.print("Xen printed this map after its own clean-up: nothing to change.")
     elif cleaned.changes:
         console.print(_entry_table("After Xen's clean-up (xen/arch/x86/e820.c)", cleaned.entries))
         for change in cleaned.changes[:50]:
-            console.print(f"  - {escape(change)}")
+            console.print(f"  - {escape(change)}", markup=True)
         if len(cleaned.changes) > 50:
             console.print(f"  ... and {len(cleaned.changes) - 50} more changes (see --json)")
     else:
@@ -156,15 +157,15 @@ def _render(host: HostMap, cleaned: CleanedMap, d0, size: Dom0Size, doc: dict) -
                    f"rule, estimated as verify does ({_mib(size.low)} to {_mib(size.high)}; "
                    "verify also counts the kernel and initrd files); give --dom0-mem to be "
                    "exact")
-        console.print(f"[bold]Dom0's map[/] (pvh_setup_e820): {escape(how)}")
+        console.print(f"[bold]Dom0's map[/] (pvh_setup_e820): {escape(how)}", markup=True)
         console.print(_entry_table("", d0.entries))
         if dd["dom0_mem"] is not None and not size.exact and not size.fails:
             for a in size.assumptions:
-                console.print(f"  assumption: {escape(a)}", style="dim")
+                console.print(f"  assumption: {escape(a)}", style="dim", markup=True)
     console.print(render_map_bar(d0.entries if d0 is not None else cleaned.entries,
                                  width=console.width))
     for w in doc["warnings"]:
-        console.print(f"[yellow]warning:[/] {escape(w)}")
+        console.print(f"[yellow]warning:[/] {escape(w)}", markup=True)
 
 
 def register(app) -> None:

@@ -298,7 +298,8 @@ def render_summary(console: Console, s) -> None:
         f"[bold]noteforge matrix[/]: {len(s.images)} images × {s.maps} maps × "
         f"{len(s.variants)} (dom0 size, policy) = {s.rows} placements; "
         f"{loads} load ({relocated} relocated), {s.rows - loads} do not; "
-        f"{s.maps_failing} of {s.maps} maps fail an image"
+        f"{s.maps_failing} of {s.maps} maps fail an image",
+        markup=True,
     )
     multi = len(s.variants) > 1
     table = Table(title="Per image", title_justify="left", title_style="bold")
@@ -363,7 +364,7 @@ def render_summary(console: Console, s) -> None:
     if s.warning_counts:
         console.print("[bold]Warnings[/] (rows carrying each kind; the rows hold the text): "
                       + "; ".join(f"{k} {n}" for k, n in s.warning_counts.most_common()),
-                      highlight=False)
+                      markup=True, highlight=False)
     if s.not_dom0_capable:
         console.print(
             "[bold]Not dom0-capable[/] (SUPPORTED_FEATURES without XENFEAT_dom0; Xen 4.22 and "
@@ -372,6 +373,7 @@ def render_summary(console: Console, s) -> None:
             markup=True, highlight=False,
         )
     if s.bad_inputs:
-        console.print(f"[bold]Bad inputs[/] ({s.bad_input_count}, reason {BAD_INPUT}):")
+        console.print(f"[bold]Bad inputs[/] ({s.bad_input_count}, reason {BAD_INPUT}):",
+                      markup=True)
         for msg in s.bad_inputs:
             console.print(f"  {msg}", markup=False)

@@ -172,7 +172,11 @@ class PlainConsole:
     def __init__(self, stream):
         self.stream = stream
 
-    def print(self, text: str = "", **_style) -> None:
+    def print(self, text: str = "", *, markup: bool = False, end: str = "\n",
+              **_style) -> None:
+        if not markup:  # data is printed as it is (see render.term.console)
+            self.stream.write(text + end)
+            return
         import re
 
         def tag(m: re.Match) -> str:
@@ -181,7 +185,7 @@ class PlainConsole:
             backslashes, escaped = divmod(len(m.group(1)), 2)
             return "\\" * backslashes + (f"[{m.group(2)}]" if escaped else "")
 
-        self.stream.write(re.sub(r"(\\*)\[([a-z#/@][^[]*?)]", tag, text) + "\n")
+        self.stream.write(re.sub(r"(\\*)\[([a-z#/@][^[]*?)]", tag, text) + end)
 
 
 def _console(stderr: bool = False):
@@ -189,7 +193,7 @@ def _console(stderr: bool = False):
     if stream.isatty():
         from rich.console import Console
 
-        return Console(stderr=stderr, highlight=False, soft_wrap=True)
+        return Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False)
     return PlainConsole(stream)
 
 
@@ -206,7 +210,10 @@ def render(result, console=None) -> None:
                   "(Xen, QEMU and Firecracker boot ELF; re-compressing it inside the bzImage "
                   "would break the bzImage's own decompressor)")
     for w in plan.warnings:
-        err.print(f"[bold red]{w}[/bold red]" if w.startswith("WARNING") else f"note: {w}")
+        if w.startswith("WARNING"):
+            err.print(w, style="bold red")
+        else:
+            err.print(f"note: {w}")
     ch = plan.change
     if plan.unchanged:
         what = (f"has no {ch.name} note that Xen reads" if ch.op == "remove"
@@ -227,7 +234,8 @@ def render(result, console=None) -> None:
     con.print(f"{verb} {ch.name} (type {ch.type}) in {plan.kernel.label}: "
               f"{plan.before_text} -> {ch.text}")
     text = METHOD_WOULD[plan.method] if result.dry_run else plan.method_text
-    con.print(f"method: [bold]{plan.method}[/bold]: {text}")
+    con.print(f"method: [bold]{plan.method}[/bold]: ", markup=True, end="")
+    con.print(text)
     would = "would be " if result.dry_run else ""
     if plan.neutralised:
         con.print(f"  old copies {would}neutralised at " + _offsets(plan.neutralised))

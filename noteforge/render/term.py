@@ -88,7 +88,8 @@ def console(*, stderr: bool = False, width: int | None = None,
             file: IO[str] | None = None) -> Console:
     """The console every command prints with: the width of `output_width()`,
     colour only on a terminal (rich's rule, which also honours NO_COLOR and
-    FORCE_COLOR), no trailing spaces, no guessed highlighting."""
+    FORCE_COLOR), no trailing spaces, no guessed highlighting, and no markup
+    unless a print asks for it (`markup=True`, with the data escaped)."""
     from rich.console import Console
 
     class _Console(Console):
@@ -103,6 +104,9 @@ def console(*, stderr: bool = False, width: int | None = None,
         file=RstripWriter(target),  # type: ignore[arg-type]
         width=width or output_width(target),
         highlight=False,
+        # Data (paths, notes, log text) may hold '[word]'; rich would take it
+        # as a style tag and drop it. Markup is asked for per print instead.
+        markup=False,
         soft_wrap=False,
     )
 

@@ -124,8 +124,8 @@ def test_summaries_are_the_start_of_each_commands_help():
     "ranges [0x1000000, 0x1ffffff] and /tmp/x[1].elf are data",
 ])
 def test_plain_report_is_what_rich_prints_in_a_pipe(text):
-    # set-reloc's report in a pipe skips importing rich; the text must be
-    # what rich itself prints there.
+    # set-reloc's report in a pipe skips importing rich; asked for markup, the
+    # text must be what rich itself prints there.
     import io
 
     from rich.console import Console
@@ -133,7 +133,22 @@ def test_plain_report_is_what_rich_prints_in_a_pipe(text):
     from noteforge.cli.write import PlainConsole
 
     ours, theirs = io.StringIO(), io.StringIO()
-    PlainConsole(ours).print(text)
+    PlainConsole(ours).print(text, markup=True)
     Console(file=theirs, highlight=False, soft_wrap=True).print(text)
     assert ours.getvalue() == theirs.getvalue()
     assert "[bold" not in ours.getvalue() or "escaped" in text
+
+
+@pytest.mark.parametrize("text", ["a path /tmp/k[bold]x.elf", "note [red] text [/red]"])
+def test_data_is_printed_as_it_is(text):
+    # Without markup=True, '[word]' in data (a path, a note, a log line) is
+    # printed, not taken as a style tag, by the plain console and by rich's.
+    import io
+
+    from noteforge.cli.write import PlainConsole
+    from noteforge.render.term import console
+
+    ours, theirs = io.StringIO(), io.StringIO()
+    PlainConsole(ours).print(text)
+    console(file=theirs).print(text)
+    assert ours.getvalue() == theirs.getvalue() == text + "\n"
