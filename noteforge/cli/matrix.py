@@ -93,8 +93,9 @@ def register(app) -> None:
         xen_version: Annotated[
             str | None,
             typer.Option("--xen-version",
-                         help="Xen version; 4.22 (or 4.20.4-debian) refuses kernels "
-                              "without XENFEAT_dom0, as verify does."),
+                         help="The Xen release policy xen models (4.20.4, 4.19 for the "
+                              "newest 4.19.x, a Debian version or banner), as verify. Default: "
+                              "each map's Xen banner, else the newest release."),
         ] = None,
         jobs: Annotated[
             int | None,
