@@ -9,6 +9,7 @@ from noteforge.errors import MapError
 from noteforge.maps.xenlog import _RELOC_WORD, XenBootLog
 from noteforge.verify import Verdict
 from noteforge.xen.abi import UNSET_ADDR32
+from noteforge.xen.releases import VERBOSE_ELF
 
 # The exit status of `verify --against-log`: the answer to the comparison,
 # whether or not the kernel loads.
@@ -125,6 +126,12 @@ def compare_with_log(verdict: Verdict, log: XenBootLog) -> LogCheck:
                                    log.kernel_range == mine))
             rows.append(Comparison("relocated", log.outcome == "relocated",
                                    bool(p.relocated), (log.outcome == "relocated") == p.relocated))
+        elif verdict.release is not None and not verdict.release.rules.has(VERBOSE_ELF):
+            # Before 4.19 (ea3dabfb80) pvh_load_kernel prints no ELF lines even
+            # with dom0=pvh,verbose: the log cannot say where the kernel went.
+            notes.append(f"Xen {verdict.release.release} prints no ELF lines for a PVH dom0 "
+                         "(they came with 4.19.0), so the log does not say where the kernel "
+                         "went; only the verdict is compared")
         else:
             notes.append("Xen was not booted with dom0=pvh,verbose, so the log does not say "
                          "where the kernel went; only the verdict is compared")

@@ -116,3 +116,15 @@ def test_an_explicit_release_wins_over_the_banner(capsys):
     assert (d["xen_release"], d["xen_release_source"]) == ("4.22.0", "flag")
     assert d["reason"] == "not-dom0-capable"
     assert rc == 1 and d["against_log"]["status"] == "disagree"  # 4.17.7 did load it
+
+
+@pytest.mark.parametrize("key", RELEASES)
+def test_the_note_on_a_log_without_elf_lines_names_the_release(capsys, key):
+    """4.17/4.18 print no ELF lines for a PVH dom0 even with dom0=pvh,verbose
+    (they came with ea3dabfb80, 4.19.0): the note says so, not 'not verbose'."""
+    _, d, _ = replay(capsys, key, "b-nohole")
+    notes = " ".join(d["against_log"]["notes"])
+    if key in ("4.17", "4.18.6"):
+        assert f"Xen {RELEASES[key][0]} prints no ELF lines for a PVH dom0" in notes
+    else:
+        assert "prints no ELF lines" not in notes and "not booted with" not in notes
