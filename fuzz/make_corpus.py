@@ -180,6 +180,32 @@ def package_seeds(kernels: list[bytes]) -> list[bytes]:
     return seeds
 
 
+def hostile_seeds() -> list[tuple[str, bytes]]:
+    """Issue 16's hostile inputs as seeds: device-like map contents (NUL and
+    random bytes, a UTF-16 map with and without BOM), maps past Xen's E820MAX,
+    digit strings past Python's int limit, and note areas at and past Xen's
+    65,536-note cap."""
+    import random
+
+    rng = random.Random(16)
+    row = "BIOS-e820: [mem 0x{:016x}-0x{:016x}] usable\n"
+    utf16 = "".join(row.format(i << 20, (i << 20) + 0xFFFFF) for i in range(4))
+    seeds = [
+        ("e820", bytes(4096)),  # what /dev/zero gives
+        ("e820", rng.randbytes(4096)),  # what /dev/urandom gives
+        ("e820", utf16.encode("utf-16")),
+        ("e820", utf16.encode("utf-16-le")),
+        ("e820", "".join(row.format(i << 20, (i << 20) + 0xFFFFF)
+                         for i in range(1100)).encode()),  # past E820MAX (1024)
+        ("e820", f"0x0 {'9' * 5000} usable\n".encode()),  # past the int digit limit
+        ("e820", ("BIOS-e820: [mem 0x" + "f" * 5000 + "-0x1] usable\n").encode()),
+    ]
+    empty_note = (4).to_bytes(4, "little") + bytes(4) + (1).to_bytes(4, "little") + b"Xen\0"
+    for count in (65_535, 65_537):
+        seeds.append(("notes", b"\0" + empty_note * count))
+    return seeds
+
+
 def _gzip(data: bytes) -> bytes:
     import gzip
 
@@ -244,6 +270,8 @@ def build(out: Path, shared: Path) -> dict[str, int]:
 
     for seed in package_seeds([mini for _name, mini in minis[:2]]):
         corpus.add("package", seed)
+    for harness, seed in hostile_seeds():
+        corpus.add(harness, seed)
 
     maps = sorted((shared / "e820").glob("*")) + sorted((ROOT / "samples").glob("*.dmesg"))
     maps += sorted((ROOT / "samples").glob("*.xen"))
