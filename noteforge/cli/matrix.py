@@ -91,11 +91,13 @@ def register(app) -> None:
                          help="Placement policies: xen (default), xen-4.18, seed-v1."),
         ] = None,
         xen_version: Annotated[
-            str | None,
-            typer.Option("--xen-version",
+            list[str] | None,
+            typer.Option("--xen-version", metavar="VERSION...",
                          help="The Xen release policy xen models (4.20.4, 4.19 for the "
                               "newest 4.19.x, a Debian version or banner), as verify. Default: "
-                              "each map's Xen banner, else the newest release."),
+                              "each map's Xen banner, else the newest release. Given "
+                              "several times, one variant per release, like dom0 sizes "
+                              "(rows name the policy xen@RELEASE)."),
         ] = None,
         jobs: Annotated[
             int | None,
@@ -161,13 +163,13 @@ def _check_dom0_mems(sizes: list[str | None]) -> None:
 def run_matrix(
     *, images: list[str], maps: list[str], inventory: list[str] = (),
     dom0_mem: list[str | None], policies: list[str],
-    xen_version: str | None, jobs: int, out: str | None, html_out: str | None,
+    xen_version: list[str] | str | None, jobs: int, out: str | None, html_out: str | None,
     json_summary: bool,
 ) -> int:
     from noteforge.fleet.chunks import iter_chunks
     from noteforge.fleet.inputs import expand_paths, load_images
     from noteforge.fleet.output import AtomicFile, csv_header, output_format, write_html_atomic
-    from noteforge.fleet.rows import MatrixSpec
+    from noteforge.fleet.rows import MatrixSpec, policy_labels
     from noteforge.fleet.summary import Summary
 
     err = Console(stderr=True, highlight=False)
@@ -178,10 +180,15 @@ def run_matrix(
         output_format(out)
     _check_policies(policies)
     _check_dom0_mems(dom0_mem)
-    if xen_version is not None:
+    versions = [xen_version] if isinstance(xen_version, str) else list(xen_version or [])
+    if versions:
         from noteforge.xen.releases import parse_release
 
-        parse_release(xen_version)  # a bad version is a usage error now
+        # a bad version is a usage error now; several: one variant each
+        versions = [str(parse_release(v).release) for v in versions] if len(versions) > 1 \
+            else versions
+        for v in versions:
+            parse_release(v)
     image_paths = expand_paths(images, images=True, warn=notes.append)
     map_paths = expand_paths(maps, warn=notes.append)
     if not image_paths:
@@ -219,7 +226,8 @@ def run_matrix(
             progress=(lambda _i: progress.advance(task)) if progress else None,
         )
         spec = MatrixSpec(images=tuple(infos), dom0_mems=tuple(dom0_mem),
-                          policies=tuple(policies), xen_version=xen_version)
+                          policies=policy_labels(policies, list(dict.fromkeys(versions))),
+                          xen_version=versions[0] if len(versions) == 1 else None)
         # A package stands for every kernel it holds: one column each.
         summary = Summary([i.path for i in infos], spec.variants)
         summary.notes.extend(notes)

@@ -18,7 +18,7 @@ file in the target folder that is renamed into place at the end.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from noteforge.errors import NoteforgeError
@@ -68,6 +68,22 @@ class MatrixSpec:
     def variants(self) -> list[tuple[str | None, str]]:
         """(dom0_mem, policy) pairs in row order."""
         return [(d, p) for d in self.dom0_mems for p in self.policies]
+
+    def policy_and_release(self, label: str) -> tuple[str, str | None]:
+        """A policy label is a policy, or `xen@RELEASE` when the run models
+        several Xen releases (matrix --xen-version A --xen-version B): one
+        variant per release, like dom0 sizes."""
+        policy, at, version = label.partition("@")
+        return policy, (version if at else self.xen_version)
+
+
+def policy_labels(policies: Sequence[str], xen_versions: Sequence[str]) -> tuple[str, ...]:
+    """The row policies of a run: `xen` once per release when several are
+    asked for (`xen@4.19.6`, `xen@4.22.0`...), other policies as they are."""
+    if len(xen_versions) < 2:
+        return tuple(policies)
+    return tuple(label for p in policies
+                 for label in ([f"xen@{v}" for v in xen_versions] if p == "xen" else [p]))
 
 
 def _blocking_dict(entry: E820Entry | None) -> dict | None:
@@ -133,10 +149,15 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
     from noteforge.xen.releases import choose_release
 
     # --xen-version wins over the map's banner; neither: the newest release.
-    choice = choose_release(spec.xen_version, mp.xen_version)
-    release = choice.release
     # Worked out once per map and policy: the check depends on the release only.
-    rules = {p: rules_for(p, release if p == "xen" else None) for p in spec.policies}
+    base: dict[str, str] = {}
+    releases: dict[str, object] = {}
+    for label in spec.policies:
+        policy, version = spec.policy_and_release(label)
+        base[label] = policy
+        releases[label] = (choose_release(version, mp.xen_version).release
+                           if policy == "xen" else None)
+    rules = {p: rules_for(base[p], releases[p]) for p in spec.policies}
     dom0_checks = {p: dom0_check(False, rules[p])[:2] for p in spec.policies}
     opts = {"align_override": None, "cmdline": "", "initrd_size": None}
     for dom0_mem in spec.dom0_mems:
@@ -161,9 +182,9 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
             ranged = estimate_is_uncertain(size)
             for policy in spec.policies:
                 refused_if_not_dom0, not_dom0 = dom0_checks[policy]
-                popts = {**opts, "release": release if policy == "xen" else None}
+                popts = {**opts, "release": releases[policy]}
                 try:
-                    pl = place(img.params, d0_entries, policy, **popts)
+                    pl = place(img.params, d0_entries, base[policy], **popts)
                 except NoteforgeError as err:
                     yield _row(img.path, mp.path, dom0_mem, policy, message=str(err),
                                dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages)
@@ -181,7 +202,8 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                 warnings.extend(pl.warnings)
                 warnings.extend(d0_warnings)
                 if ranged:
-                    warnings.extend(sizes.sensitivity(img.params, policy, popts, size, pl))
+                    warnings.extend(sizes.sensitivity(img.params, base[policy], popts, size,
+                                                      pl))
                 yield {
                     "image": img.path,
                     "map": mp.path,

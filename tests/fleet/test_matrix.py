@@ -293,3 +293,37 @@ def test_cli_usage_errors(tmp_path):
     res = _cli(["--images", str(tmp_path / "none*"), "--maps", FRAMEWORK])
     assert isinstance(res.exception, UsageError)
     assert not list(tmp_path.iterdir())
+
+
+def test_several_xen_versions_are_variants_like_dom0_sizes(tmp_path):
+    """--xen-version given several times: one row per release (policy
+    xen@RELEASE), each equal to verify's verdict under that release. The cloud
+    6.12 kernel lacks XENFEAT_dom0: 4.18 cannot relocate it, 4.20.3 loads it
+    above the ACPI NVS block, 4.22.0 refuses it (initdom_check_parms)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from noteforge.cli.app import app
+
+    cloud = SHARED / "kernels" / "vmlinuz-6.12.107+deb12-cloud-amd64"
+    if not cloud.is_file():
+        pytest.skip("../shared not present")
+    wrx80 = str(ROOT / "samples" / "asus-wrx80e-sage-threadripper-pro-xen.xen")
+    out = tmp_path / "rows.jsonl"
+    r = CliRunner().invoke(app, ["matrix", "--images", str(cloud), "--maps", wrx80,
+                                 "--xen-version", "4.18", "--xen-version", "4.20.3",
+                                 "--xen-version", "4.22", "--out", str(out)])
+    assert r.exit_code == 1, r.output  # one combination fails
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(x["policy"], x["loads"], x["reason"], x["base"]) for x in rows] == [
+        ("xen@4.18.6", False, "not-relocatable", None),
+        ("xen@4.20.3", True, None, 0x3CE00000),
+        ("xen@4.22.0", False, "not-dom0-capable", 0x3CE00000),
+    ]
+    for row, version in zip(rows, ("4.18", "4.20.3", "4.22"), strict=True):
+        v = CliRunner().invoke(app, ["verify", str(cloud), "--e820", wrx80,
+                                     "--xen-version", version, "--json"])
+        d = json.loads(v.output)
+        assert (d["loads"], d["reason"], d["kernel"]["base"]) == (
+            row["loads"], row["reason"], row["base"])
