@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from noteforge.fleet.rows import BAD_INPUT, IN_PLACE, RELOCATED
 from noteforge.maps.model import type_name
 
+# An image with no Xen ELF note at all (Xen's own hypervisor, GNU Mach): it
+# fails on every map for the same reason (Xen: 'Not a Xen-ELF image',
+# xen/common/libelf/libelf-dominfo.c), so the summary reports it once, apart.
+NOT_PVH = "not-pvh"
+
 # --------------------------------------------------------------------------- summary
 
 
@@ -146,6 +151,15 @@ class Summary:
         # chunk has few maps) so that the parent can count each input once.
         self._keep_all_bad = keep_all_bad
         self.not_dom0_capable: set[int] = set()  # image indices
+        # Reported apart from placement failures (issue 19): images that are
+        # not PVH kernels, maps that could not be read (every row bad-input,
+        # counted once per map, not once per image), and the maps where a PVH
+        # image fails to place.
+        self.not_pvh: set[int] = set()  # image indices
+        self.bad_maps: list[tuple[str, str]] = []  # (map, message), the first max_listed_maps
+        self.bad_map_count = 0
+        self.maps_failing_placement = 0
+        self._cur_msg = ""
         # warning kind -> rows carrying it (at most MAX_WARNING_KINDS kinds)
         self.warning_counts: Counter = Counter()
 
@@ -165,7 +179,10 @@ class Summary:
             self._cur_moves.append((i, v, row["base"]))
         elif oc != IN_PLACE:
             self._cur_fail.append((i, v, oc))
+        if oc == NOT_PVH:
+            self.not_pvh.add(i)
         if oc == BAD_INPUT:
+            self._cur_msg = self._cur_msg or row["message"] or ""
             self._note_bad(row["message"] or f"{row['image']} on {row['map']}")
         if not row["dom0_capable"]:
             self.not_dom0_capable.add(i)
@@ -201,6 +218,7 @@ class Summary:
         self.maps += 1
         self._cur_fail = []
         self._cur_moves = []
+        self._cur_msg = ""
         if self.maps <= self.heat_max_maps:
             self._cur_cells = [[None] * len(self.images) for _ in self.variants]
         else:
@@ -220,6 +238,14 @@ class Summary:
                 self.per_map[m] = (self._cur_fail, self._cur_moves)
         if self._cur_moves:
             self.maps_relocating += 1
+        # A broken image's message starts with its path; a broken map's does not.
+        if (self._cur_fail and self.all_bad(self._cur_fail)
+                and not self._cur_msg.startswith(self._img_prefixes)):
+            self.bad_map_count += 1
+            if len(self.bad_maps) < self.max_listed_maps:
+                self.bad_maps.append((m, self._cur_msg))
+        elif any(oc != NOT_PVH for _i, _v, oc in self._cur_fail):
+            self.maps_failing_placement += 1
         if self._cur_fail:
             self.maps_failing += 1
             sig = tuple(sorted(set(self._cur_fail)))
@@ -274,8 +300,16 @@ class Summary:
         shown = len(self.heat[0]) if self.heat else 0
         self.heat_truncated = max(0, self.maps - shown) if self.variants else 0
         self.not_dom0_capable |= part.not_dom0_capable
+        self._merge_apart(part, 1)
         for kind, n in part.warning_counts.items():
             self._count_warning(kind, n)
+
+    def _merge_apart(self, part: Summary, n: int) -> None:
+        self.not_pvh |= part.not_pvh
+        self.bad_map_count += part.bad_map_count * n
+        self.maps_failing_placement += part.maps_failing_placement * n
+        room = max(0, self.max_listed_maps - len(self.bad_maps))
+        self.bad_maps.extend(part.bad_maps[:room])
 
     def merge_scaled(self, part: Summary, n: int, examples: Sequence[str] = ()) -> None:
         """Add `n` maps that each have exactly `part`'s rows (a fleet's
@@ -310,6 +344,7 @@ class Summary:
         shown = len(self.heat[0]) if self.heat else 0
         self.heat_truncated = max(0, self.maps - shown) if self.variants else 0
         self.not_dom0_capable |= part.not_dom0_capable
+        self._merge_apart(part, n)
         for kind, k in part.warning_counts.items():
             self._count_warning(kind, k * n)
 
@@ -329,6 +364,26 @@ class Summary:
         return len(fails) == len(self.images) * len(self.variants) and all(
             oc == BAD_INPUT for _i, _v, oc in fails
         )
+
+    def placement_failures(self, fails: Sequence[tuple[int, int, str]]) -> list:
+        """A map's failures as the summary shows them: none for a map that
+        could not be read (listed apart), and no not-pvh image (listed apart)."""
+        if self.all_bad(fails):
+            return []
+        return [f for f in fails if f[2] != NOT_PVH]
+
+    def placement_patterns(self) -> list[tuple[tuple, int, list[str]]]:
+        """Failure patterns without unreadable maps and not-PVH images, most
+        maps first: (signature, maps, example maps)."""
+        merged: dict[tuple, list] = {}
+        for sig, (count, ex) in self.patterns.items():
+            key = tuple(self.placement_failures(sig))
+            if not key:
+                continue
+            slot = merged.setdefault(key, [0, []])
+            slot[0] += count
+            slot[1].extend(ex[: self.examples - len(slot[1])])
+        return sorted(((k, c, ex) for k, (c, ex) in merged.items()), key=lambda t: -t[1])
 
     def variant_label(self, v: int) -> str:
         dom0_mem, policy = self.variants[v]
@@ -390,6 +445,10 @@ class Summary:
             "bad_inputs": list(self.bad_inputs),
             "bad_input_count": self.bad_input_count,
             "not_dom0_capable": [self.images[i] for i in sorted(self.not_dom0_capable)],
+            "not_pvh": [self.images[i] for i in sorted(self.not_pvh)],
+            "maps_failing_placement": self.maps_failing_placement,
+            "bad_maps": [{"map": m, "message": msg} for m, msg in self.bad_maps],
+            "bad_map_count": self.bad_map_count,
             "warnings": dict(self.warning_counts.most_common()),
             "notes": list(self.notes),
         }

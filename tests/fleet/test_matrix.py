@@ -232,7 +232,7 @@ def test_parallel_chunks_equal_serial_rows(infos):
 
 
 def _cli(args):
-    return CliRunner().invoke(app, ["matrix", *args])
+    return CliRunner().invoke(app, ["matrix", *args], env={"COLUMNS": "80"})
 
 
 def test_cli_writes_rows_summary_and_html(tmp_path):
@@ -241,9 +241,12 @@ def test_cli_writes_rows_summary_and_html(tmp_path):
     res = _cli(["--images", K612, G61, "--maps", WRX80, RVP, FRAMEWORK, "--out", str(out),
                 "--html", str(page), "--jobs", "1", "--xen-version", "4.21.1"])
     assert res.exit_code == 1, res.output  # an image fails somewhere
+    # the headline wraps at 80 columns: compare it with its line breaks as spaces
     assert "= 6 placements; 4 load (2 relocated), 2 do not; 2 of 3 maps fail an image" in (
-        res.output)
-    assert "synthetic-linux-6.1-amd64.elf" in res.output and "not-relocatable" in res.output
+        " ".join(res.output.split()))
+    # names fold at 80 columns inside table cells (no ellipsis)
+    assert "│ synthetic-linux-6. │    3 │        1 │         0 │    2 │ not-relocatable 2  │\n" \
+        "│ 1-amd64.elf        │" in res.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 6
     assert {(Path(r["map"]).name, r["reason"]) for r in rows if not r["loads"]} == {
@@ -281,7 +284,8 @@ def test_cli_rows_on_stdout_summary_on_stderr():
         ("xen-shim-4.20", "qemu-ovmf-q35-fedora-guest.dmesg", "not-relocatable"),
         ("vmlinuz-6.12.107+deb12-cloud-amd64", "qemu-ovmf-q35-fedora-guest.dmesg", None),
     ]
-    assert "= 4 placements; 3 load (1 relocated), 1 do not; 1 of 2 maps fail" in res.stderr
+    assert "= 4 placements; 3 load (1 relocated), 1 do not; 1 of 2 maps fail" in " ".join(
+        res.stderr.split())
 
 
 def test_cli_usage_errors(tmp_path):
@@ -327,3 +331,62 @@ def test_several_xen_versions_are_variants_like_dom0_sizes(tmp_path):
         d = json.loads(v.output)
         assert (d["loads"], d["reason"], d["kernel"]["base"]) == (
             row["loads"], row["reason"], row["base"])
+
+
+def _plain_elf(path: Path) -> str:
+    """An x86-64 ELF with no Xen note at all, like Xen's own hypervisor."""
+    from noteforge.image.synth import ElfSpec, Segment, build_elf
+
+    path.write_bytes(build_elf(ElfSpec(entry=0x1000000, segments=[
+        Segment(type=1, offset=0x1000, vaddr=0x1000000, paddr=0x1000000, data=b"\x90" * 64)])))
+    return str(path)
+
+
+def test_cli_reports_a_non_pvh_image_and_a_bad_map_once_apart(tmp_path):
+    plain = _plain_elf(tmp_path / "plain.elf")
+    garbage = tmp_path / "garbage.dmesg"
+    garbage.write_text("this is not a memory map\n")
+    out = tmp_path / "rows.jsonl"
+    page = tmp_path / "report.html"
+    res = _cli(["--images", K612, plain, "--maps", WRX80, RVP, str(garbage), FRAMEWORK,
+                "--out", str(out), "--html", str(page), "--jobs", "1",
+                "--xen-version", "4.21.1"])
+    assert res.exit_code == 1, res.output
+    text = " ".join(res.output.split())
+    # 8 rows: K612 loads on the 3 readable maps; plain.elf is not-pvh on 3; 2 bad-input.
+    # WRX80 and RVP relocate K612; no map fails a PVH image.
+    assert "= 8 placements; 3 load (2 relocated), 5 do not; 0 of 4 maps fail an image" in text
+    assert ("not a PVH kernel (no Xen ELF note, reason not-pvh on every map; not counted as "
+            "failing above): 1 image, plain.elf") in text
+    assert ("1 map could not be read (reason bad-input for every image; not counted as "
+            "failing above): - ") in text
+    assert "garbage.dmesg:nomemorymapfound" in "".join(text.split())
+    assert "Failure patterns" not in text and "Bad inputs" not in text
+    lines = res.output.splitlines()
+    assert all(len(x) <= 80 and x == x.rstrip() for x in lines)
+    # the rows keep their reasons
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert sorted((Path(r["image"]).name, r["reason"]) for r in rows if not r["loads"]) == [
+        ("plain.elf", "bad-input"), ("plain.elf", "not-pvh"), ("plain.elf", "not-pvh"),
+        ("plain.elf", "not-pvh"), ("vmlinuz-6.12.107+deb12-cloud-amd64", "bad-input")]
+
+
+def test_summary_counts_a_bad_map_once_and_not_pvh_apart(tmp_path, infos):
+    plain = _plain_elf(tmp_path / "plain.elf")
+    garbage = tmp_path / "garbage.dmesg"
+    garbage.write_text("this is not a memory map\n")
+    images = [infos[0], infos[3], *load_images([plain])]  # K612, G61, plain
+    rows = _rows(images, [WRX80, str(garbage), FRAMEWORK], xen_version="4.21.1")
+    s = Summary([i.path for i in images], [(None, "xen")])
+    for row in rows:
+        s.add(row)
+    s.finish()
+    d = s.to_dict()
+    assert d["not_pvh"] == [plain]
+    assert d["bad_map_count"] == 1 and [b["map"] for b in d["bad_maps"]] == [str(garbage)]
+    assert d["bad_maps"][0]["message"].startswith(f"{garbage}: no memory map found")
+    # G61 fails on WRX80 only (not-relocatable); not-pvh and the bad map are apart
+    assert d["maps_failing_placement"] == 1
+    assert d["maps_failing"] == 3  # the unchanged count: every map fails some row
+    assert [(sig, n) for sig, n, _ex in s.placement_patterns()] == [
+        (((1, 0, "not-relocatable"),), 1)]
