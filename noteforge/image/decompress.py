@@ -84,6 +84,15 @@ class Window:
     def open(self) -> _WindowReader:
         return _WindowReader(self)
 
+    def chunks(self) -> Iterator[bytes]:
+        """The window's bytes as they are (no decompression), CHUNK at a time."""
+        reader = self.open()
+        try:
+            while chunk := reader.read(CHUNK):
+                yield chunk
+        finally:
+            reader.close()
+
 
 class _WindowReader(io.RawIOBase):
     """A read-only file object limited to one Window (zstandard's

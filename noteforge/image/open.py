@@ -786,7 +786,7 @@ def extract_into(path: str | os.PathLike, fd: int, *, max_decompressed: int | No
 
 def _decompress_into(loc: _Located, write_at: Callable[[int, bytes], None]) -> tuple[int, bytes]:
     if loc.compression is None:
-        chunks = _copy_window(loc.window)
+        chunks = loc.window.chunks()
     else:
         chunks = decompress.stream(loc.compression, loc.window, limit=loc.limit, name=loc.name,
                                    expected=loc.declared)
@@ -828,15 +828,3 @@ def _extract_result(path: str, out_path: str | None, loc: _Located, size: int, h
         copied=copied,
         version=version,
     )
-
-
-def _copy_window(window: decompress.Window) -> Iterator[bytes]:
-    reader = window.open()
-    try:
-        while True:
-            chunk = reader.read(decompress.CHUNK)
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        reader.close()

@@ -118,12 +118,4 @@ class PayloadReader(io.RawIOBase):
 def _raw_chunks(window: decompress.Window, limit: int, name: str) -> Iterator[bytes]:
     if window.length > limit:
         raise ImageError(f"{name}: {window.length} bytes, more than the limit of {limit}")
-    reader = window.open()
-    try:
-        while True:
-            chunk = reader.read(decompress.CHUNK)
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        reader.close()
+    yield from window.chunks()
