@@ -32,6 +32,11 @@ CASES = {
     "explain-686-pae": ["explain", "samples/synthetic-linux-6.1-686-pae.bzImage", "--e820",
                         "samples/intel-tgl-u-rvp-lkml.dmesg"],
     "e820-framework": ["e820", "samples/framework-laptop-tgl-insyde.dmesg"],
+    "matrix-samples": ["matrix", "--images", "samples/synthetic-linux-6.12-amd64.elf",
+                       "samples/synthetic-linux-6.1-amd64.elf",
+                       "samples/synthetic-freebsd-amd64.elf", "--maps", WRX80,
+                       "samples/intel-tgl-u-rvp-lkml.dmesg",
+                       "samples/framework-laptop-tgl-insyde.dmesg", "--jobs", "1"],
 }
 
 
