@@ -162,7 +162,9 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
         ("loads", loads, "load"),
         ("relocated", relocated, "of them relocated"),
         ("fails", s.rows - loads, "do not load"),
-        ("maps-failing", s.maps_failing, f"of {s.maps} maps fail an image"),
+        # As the terminal summary: a non-PVH image and an unreadable map are
+        # reported apart, not as maps where placement fails.
+        ("maps-failing", s.maps_failing_placement, f"of {s.maps} maps fail an image"),
         ("bad-inputs", s.bad_input_count, "bad inputs"),
     ):
         w(f"<div class=\"total\" id=\"total-{ident}\"><b>{value:,}</b><span>{_e(label)}"
@@ -290,6 +292,19 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
         for kind, n in s.warning_counts.most_common():
             w(f"<tr><td class=\"num\">{n}</td><td>{_e(kind)}</td></tr>")
         w("</tbody></table>")
+
+    if s.not_pvh:
+        w("<h2>Not PVH kernels</h2><p id=\"not-pvh\">No Xen ELF note (reason "
+          "<code>not-pvh</code> on every map; not counted as failing above): "
+          + ", ".join(f"<code>{_e(images[i])}</code>" for i in sorted(s.not_pvh)) + ".</p>")
+
+    if s.bad_maps:
+        w(f"<h2>Maps that could not be read</h2><p class=\"note\">{s.bad_map_count} (reason "
+          "<code>bad-input</code> for every image; not counted as failing above)</p>"
+          "<ul class=\"fails\" id=\"bad-maps\">")
+        for m, msg in s.bad_maps:
+            w(f"<li><code>{_e(m)}</code>: {_e(msg)}</li>")
+        w("</ul>")
 
     if s.bad_inputs:
         w("<h2>Bad inputs</h2><ul class=\"fails\" id=\"bad-inputs\">")
