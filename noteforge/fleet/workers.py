@@ -22,19 +22,49 @@ class Terminated(BaseException):
     exit_status = 128 + signal.SIGTERM
 
 
+# Signals a worker must not act on before it has set its own handlers: a
+# forked child inherits the parent's Python handlers, so a Ctrl-C reaching
+# the process group while a worker boots printed a KeyboardInterrupt
+# traceback from multiprocessing's bootstrap. Workers are forked with these
+# blocked and unblock them once SIGINT is ignored.
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
 def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     if initializer is not None:
         initializer(*initargs)
+
+
+def _nothing() -> None:
+    return None
+
+
+def _fork_context():
+    """'fork', where there is one: every worker is then forked at the first
+    submit (CPython starts workers on demand only for spawn and forkserver),
+    which is when the parent holds the signals above."""
+    import multiprocessing
+
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return None
 
 
 @contextlib.contextmanager
 def worker_pool(jobs: int, initializer: Callable | None = None,
                 initargs: tuple = ()) -> Iterator[ProcessPoolExecutor]:
-    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker,
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_fork_context(),
+                               initializer=_start_worker,
                                initargs=(initializer, initargs))
     try:
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            pool.submit(_nothing)  # forks every worker now, signals held
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         yield pool
     except BaseException:
         stop(pool)
@@ -57,6 +87,15 @@ def stop(pool: ProcessPoolExecutor) -> None:
             if proc.is_alive():
                 proc.kill()
                 proc.join(timeout=5)
+    # Wait for the executor's manager thread too: it closes its wake-up pipe
+    # as it ends, and if that races with the interpreter's exit hook
+    # (concurrent.futures.process._python_exit, which writes to the same
+    # pipe, on Python 3.11) the exit prints an EBADF traceback. Once the
+    # thread has ended the pipe is marked closed and the hook does nothing.
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        with contextlib.suppress(Exception):
+            manager.join(timeout=5)
 
 
 @contextlib.contextmanager

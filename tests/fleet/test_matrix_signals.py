@@ -61,7 +61,10 @@ def start_matrix(tmp_path: Path, maps: Path) -> tuple[subprocess.Popen, set[int]
         [*NOTEFORGE, "matrix", "--images", str(SAMPLES / "synthetic-linux-6.12-amd64.elf"),
          str(SAMPLES / "synthetic-linux-6.1-amd64.elf"), "--maps", str(maps), "-j", "2",
          "--out", str(out)],
-        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell's background job starts with SIGINT ignored, and Python keeps
+        # an ignored SIGINT: give matrix the terminal's default, as a user has.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120  # a hang guard, not a timing assertion
     while time.monotonic() < deadline and proc.poll() is None:
         workers = children(proc.pid)
