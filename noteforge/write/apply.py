@@ -176,7 +176,7 @@ def _apply_and_prove(buf, fd: int, size: int, plan: WritePlan, target: Path, mod
         pause_point("written")
         with mmap.mmap(out.fd, 0, access=mmap.ACCESS_READ) as written:
             proof = prove(buf, written, out.path, plan, old_image=elf_image,
-                          expected_mode=mode, out_fd=out.fd)
+                          expected_mode=mode, out_fd=out.fd, src_fd=fd)
         if not proof.ok:
             bad = "; ".join(f"{c.name}: {c.detail}" for c in proof.failures())
             raise ProofFailed(f"{target}: the written image failed its proof ({bad}); "

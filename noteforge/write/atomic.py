@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from noteforge.errors import WriteError
+from noteforge.write.pages import data_extents
 
 TEST_PAUSE_ENV = "NOTEFORGE_TEST_PAUSE"
 TEMP_SUFFIX = ".nf-tmp"
@@ -143,7 +144,7 @@ class AtomicFile:
     def copy_from(self, src_fd: int, size: int) -> None:
         """Copy `size` bytes of src_fd (from offset 0) to the start of the file,
         in the kernel where possible, data extents only: holes stay holes."""
-        for start, end in _data_extents(src_fd, size):
+        for start, end in data_extents(src_fd, size):
             self._copy_range(src_fd, start, end)
         try:
             if os.fstat(self.fd).st_size < size:
@@ -278,29 +279,6 @@ class AtomicFile:
     def __exit__(self, *exc) -> None:
         if not self._committed:
             self.discard()
-
-
-def _data_extents(fd: int, size: int) -> list[tuple[int, int]]:
-    """[start, end) of the data in the first `size` bytes of fd: one range
-    when the filesystem cannot say (no SEEK_DATA), none for an all-hole file."""
-    out: list[tuple[int, int]] = []
-    pos = 0
-    try:
-        while pos < size:
-            try:
-                start = os.lseek(fd, pos, os.SEEK_DATA)
-            except OSError as err:
-                if err.errno == errno.ENXIO:  # only a hole from pos to the end
-                    break
-                raise
-            if start >= size:
-                break
-            end = min(os.lseek(fd, start, os.SEEK_HOLE), size)
-            out.append((start, end))
-            pos = end
-    except OSError:
-        return [(0, size)] if size else []
-    return out
 
 
 def scratch_file(what: str) -> int:

@@ -78,6 +78,7 @@ from noteforge.image.notes import (
     note_type_name,
 )
 from noteforge.image.notes import RawNote as DecodeNote
+from noteforge.write import pages
 from noteforge.write.layout import (
     EHDR_SIZE,
     PF_R,
@@ -441,27 +442,29 @@ def identify_kernel(buf, layout: ElfLayout, xen_notes: list[RawNote],
     found = classify(guest_os, version, layout.elf_class)
     if found is not None:
         return found
-    if _contains(buf, b"pv-shim"):
+    # The marker strings sit in the loaded kernel (its .rodata): search the
+    # PT_LOAD file ranges only, a window at a time (write.pages), so a huge or
+    # sparse image costs neither a full read nor its size in memory.
+    loaded = pages.union(layout.loaded_ranges()) or [(0, len(buf))]
+    if pages.find(buf, b"pv-shim", loaded) >= 0:
         return KernelIdentity("xen-shim", None, "xen-shim", False,
                               "xen-shim's PVH entry uses absolute addresses")
-    if _contains(buf, b"i386-xen_pvh") or _contains(buf, b"Welcome to GRUB"):
+    if (pages.find(buf, b"i386-xen_pvh", loaded) >= 0
+            or pages.find(buf, b"Welcome to GRUB", loaded) >= 0):
         return KernelIdentity("grub", None, "GRUB (i386-xen_pvh)", False,
                               "GRUB's PVH entry uses absolute addresses")
     return UNKNOWN
 
 
-def _contains(buf, needle: bytes) -> bool:
-    return buf.find(needle) >= 0
-
-
 def _find_banner(buf, layout: ElfLayout) -> str | None:
     # Linux's banner lives in .rodata; search only there when the section
-    # headers say where it is (a 60 MB vmlinux otherwise).
+    # headers say where it is (a 60 MB vmlinux otherwise), else in what is
+    # loaded.
     ranges = [(s.offset, s.file_end) for s in layout.shdrs if s.name == ".rodata"]
     if not ranges:
-        ranges = [(0, len(buf))]
+        ranges = pages.union(layout.loaded_ranges()) or [(0, len(buf))]
     for start, end in ranges:
-        pos = buf.find(b"Linux version ", start, end)
+        pos = pages.find(buf, b"Linux version ", [(start, min(end, len(buf)))])
         if pos >= 0:
             m = _LINUX_BANNER.match(bytes(buf[pos : pos + 128]))
             if m:

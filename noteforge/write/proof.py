@@ -6,15 +6,14 @@ passes every check is renamed into place (writer.py)."""
 from __future__ import annotations
 
 import bisect
-import contextlib
 import dataclasses
 import itertools
-import mmap
 import os
 from dataclasses import dataclass
 
 from noteforge.errors import NoteforgeError
 from noteforge.image.notes import apply_all
+from noteforge.write import pages
 from noteforge.write.layout import PT_LOAD, ElfLayout
 from noteforge.write.plan import (
     ELF_FORMATS,
@@ -53,9 +52,10 @@ class Proof:
         return {"ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
 
 
-def _diff_ranges(a, b, start: int, end: int, chunk: int = 1 << 20) -> list[tuple[int, int]]:
-    """Byte ranges in [start, end) where a and b differ (memcmp per MiB,
-    then narrowed to the exact bytes)."""
+def _diff_ranges(a, b, ranges, chunk: int = 1 << 20) -> list[tuple[int, int]]:
+    """Byte ranges inside `ranges` where a and b differ (memcmp per MiB,
+    then narrowed to the exact bytes); each window's pages are released once
+    compared (write.pages), so comparing a 4 GiB image stays at one window."""
     out: list[tuple[int, int]] = []
 
     def narrow(x: bytes, y: bytes, base: int) -> None:
@@ -72,15 +72,13 @@ def _diff_ranges(a, b, start: int, end: int, chunk: int = 1 << 20) -> list[tuple
             if x[i] != y[i]:
                 out.append((base + i, base + i + 1))
 
-    pos = start
-    while pos < end:
-        stop = min(pos + chunk, end)
-        x, y = a[pos:stop], b[pos:stop]
-        if x != y:
-            narrow(x, y, pos)
-        if stop % (64 << 20) == 0:
-            _drop_pages(a, b, stop - (64 << 20), 64 << 20)
-        pos = stop
+    for start, end in pages.windows(ranges):
+        for pos in range(start, end, chunk):
+            stop = min(pos + chunk, end)
+            x, y = a[pos:stop], b[pos:stop]
+            if x != y:
+                narrow(x, y, pos)
+        pages.drop_pages((a, b), start, end - start)
     merged: list[tuple[int, int]] = []
     for s, e in out:
         if merged and merged[-1][1] == s:
@@ -90,15 +88,13 @@ def _diff_ranges(a, b, start: int, end: int, chunk: int = 1 << 20) -> list[tuple
     return merged
 
 
-def _drop_pages(a, b, offset: int, length: int) -> None:
-    """Let the kernel drop the compared pages of both mappings (read-only
-    file mappings: they fault back in if read again), so comparing a 4 GiB
-    image costs 64 MiB of resident memory, not 8 GiB."""
-    for m in (a, b):
-        madvise = getattr(m, "madvise", None)
-        if madvise is not None and offset + length <= len(m):
-            with contextlib.suppress(OSError, ValueError):
-                madvise(mmap.MADV_DONTNEED, offset, length)
+def _compared_ranges(src_fd: int | None, out_fd: int | None, common: int) -> list[tuple[int, int]]:
+    """Where the two files can differ in their first `common` bytes: the
+    union of both files' data extents (a hole in both reads as zeros in
+    both), or everything when a descriptor is missing."""
+    if src_fd is None or out_fd is None:
+        return [(0, common)] if common else []
+    return pages.union(pages.data_extents(src_fd, common), pages.data_extents(out_fd, common))
 
 
 class _Within:
@@ -117,7 +113,8 @@ class _Within:
 
 
 def prove(src_buf, out_buf, out_path: str | os.PathLike, plan: WritePlan, *,
-          old_image, expected_mode: int, out_fd: int | None = None) -> Proof:
+          old_image, expected_mode: int, out_fd: int | None = None,
+          src_fd: int | None = None) -> Proof:
     """Check the written file against the input, independently of how it was
     written: re-parse it with the image reader (image.open_image) and compare
     bytes. `old_image` is open_image() of the input ELF."""
@@ -151,7 +148,7 @@ def prove(src_buf, out_buf, out_path: str | os.PathLike, plan: WritePlan, *,
     size_ok = len(out_buf) == plan.new_size
     check("file size", size_ok, f"{len(out_buf):#x} bytes (planned {plan.new_size:#x})")
     common = min(plan.old_size, len(out_buf))
-    diffs = _diff_ranges(src_buf, out_buf, 0, common)
+    diffs = _diff_ranges(src_buf, out_buf, _compared_ranges(src_fd, out_fd, common))
     planned = [(p.offset, p.end) for p in plan.patches]
     in_planned = _Within(planned)
     unplanned = [d for d in diffs if not in_planned(*d)]
