@@ -1,5 +1,5 @@
-"""Streaming rows to JSON Lines or CSV through a temporary file in the target
-folder, renamed into place at the end."""
+"""Streaming rows to JSON Lines or CSV through an unnamed file in the target
+folder, named at the end."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 from noteforge.errors import UsageError, WriteError
@@ -18,60 +17,46 @@ from noteforge.fleet.summary import entry_text
 
 
 class AtomicFile:
-    """A text file written under a temporary name in the target's folder and
-    renamed over the target only when the writer finishes cleanly: a reader
-    never sees half a result, and a failed run leaves the old file alone."""
+    """A text file that appears at `path` complete or not at all: an unnamed
+    file in the target's folder (write.atomic, O_TMPFILE) named only when the
+    writer finishes cleanly. A failed, interrupted or killed (-9) run leaves
+    the old file alone and nothing beside it."""
 
     def __init__(self, path: str | os.PathLike, newline: str | None = None):
         self.path = Path(path)
         self._newline = newline
-        self._tmp: str | None = None
+        self._file = None
         self.fh: io.TextIOBase | None = None
 
     def __enter__(self) -> io.TextIOBase:
-        folder = self.path.parent if str(self.path.parent) else Path(".")
-        try:
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                             dir=folder)
-        except OSError as err:
-            raise WriteError(f"{self.path}: cannot create a file in {folder}: "
-                             f"{err.strerror or err}") from err
-        self.fh = open(fd, "w", encoding="utf-8", newline=self._newline)
+        from noteforge.write.atomic import AtomicFile as NewFile
+
+        self._file = NewFile(self.path, mode=0o644 & ~_umask())
+        # A second descriptor for the text layer: closing it flushes the text
+        # without closing the one commit() names.
+        self.fh = open(os.dup(self._file.fd), "w", encoding="utf-8",
+                       newline=self._newline)
         return self.fh
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        assert self.fh is not None and self._tmp is not None
+        assert self.fh is not None and self._file is not None
         try:
-            self.fh.close()
-        except OSError:
+            try:
+                self.fh.close()
+            except OSError as err:
+                if exc_type is None:
+                    raise WriteError(f"{self.path}: cannot write: {err.strerror or err}; "
+                                     "nothing written") from err
             if exc_type is None:
-                os.unlink(self._tmp)
-                raise
-        if exc_type is not None:
-            with _suppress_os():
-                os.unlink(self._tmp)
-            return
-        try:
-            os.chmod(self._tmp, 0o644 & ~_umask())
-            os.replace(self._tmp, self.path)
-        except OSError as err:
-            with _suppress_os():
-                os.unlink(self._tmp)
-            raise WriteError(f"{self.path}: cannot write: {err.strerror or err}") from err
+                self._file.commit()
+        finally:
+            self._file.__exit__(exc_type, exc, tb)  # discards an uncommitted file
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-class _suppress_os:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        return exc_type is not None and issubclass(exc_type, OSError)
 
 
 def write_html_atomic(path: str | os.PathLike, text: str) -> None:

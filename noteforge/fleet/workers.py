@@ -11,6 +11,7 @@ terminates the workers at once; a normal exit waits for them as usual.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -30,10 +31,26 @@ class Terminated(BaseException):
 _HELD = {signal.SIGINT, signal.SIGTERM}
 
 
-def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
+def _die_with_parent(parent: int) -> None:
+    """A kill -9 of the parent cannot stop its workers, which then wait on
+    their queue for ever, holding its pipes open: ask Linux to send them
+    SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG; the parent forked
+    them from its main thread, whose exit is what the kernel watches)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: nothing to ask
+        return
+    if os.getppid() != parent:  # the parent died before the request
+        os._exit(1)
+
+
+def _start_worker(parent: int, initializer: Callable | None, initargs: tuple) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
+    _die_with_parent(parent)
     if initializer is not None:
         initializer(*initargs)
 
@@ -58,7 +75,7 @@ def worker_pool(jobs: int, initializer: Callable | None = None,
                 initargs: tuple = ()) -> Iterator[ProcessPoolExecutor]:
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=_fork_context(),
                                initializer=_start_worker,
-                               initargs=(initializer, initargs))
+                               initargs=(os.getpid(), initializer, initargs))
     try:
         held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
         try:

@@ -49,6 +49,7 @@ from noteforge.image.elf import (
     walk_notes,
 )
 from noteforge.image.notes import Note, XenParams, finish, note_type_name, reaches_addr_calc_check
+from noteforge.image.prefix import Prefix
 
 ELF_MAGIC = b"\x7fELF"
 _HEAD = 128 * 1024  # enough for any setup header plus its kernel_version string
@@ -126,7 +127,7 @@ class StreamSource:
             # what the reads need rather than the whole (capped) output.
             size = sum(len(chunk) for chunk in chunks())
         self._iter = chunks()
-        self._buf = bytearray()
+        self._buf = Prefix(name)  # in memory, then a temporary file past 64 MiB
         self._done = False
         self._mismatch: DecompressError | None = None
         self.size = size
@@ -138,7 +139,7 @@ class StreamSource:
     def _pull(self, upto: int) -> None:
         while len(self._buf) < upto and not self._done:
             try:
-                self._buf += next(self._iter)
+                self._buf.append(next(self._iter))
             except StopIteration:
                 self._done = True
             except decompress.SizeMismatch as err:
@@ -161,7 +162,7 @@ class StreamSource:
                 f"{at(self.name, len(self._buf))}: the payload ends after {len(self._buf):#x} "
                 f"bytes, but {what} needs bytes up to {offset + length:#x}; truncated payload"
             )
-        return bytes(self._buf[offset : offset + length])
+        return self._buf.read(offset, length)
 
     def read_cstring(self, offset: int, cap: int, what: str) -> tuple[bytes, bool]:
         """Like cstring_from, but decompressing only as far as the NUL."""
@@ -169,10 +170,10 @@ class StreamSource:
         while True:
             nul = self._buf.find(b"\0", offset, min(len(self._buf), limit))
             if nul >= 0:
-                return bytes(self._buf[offset:nul]), False
+                return self._buf.read(offset, nul - offset), False
             if len(self._buf) >= limit:
                 if limit == offset + cap + 1:
-                    return bytes(self._buf[offset : offset + cap]), True
+                    return self._buf.read(offset, cap), True
                 return cstring_from(self, offset, cap, what)  # raises: no NUL before the end
             if self._done:
                 raise DecompressError(
@@ -183,7 +184,7 @@ class StreamSource:
             self._pull(len(self._buf) + 1)
 
     def close(self) -> None:
-        self._buf = bytearray()
+        self._buf.close()
         close = getattr(self._iter, "close", None)
         if close:
             close()

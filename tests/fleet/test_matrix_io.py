@@ -7,6 +7,7 @@ import csv
 import importlib.util
 import itertools
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -229,15 +230,15 @@ def test_atomic_file_keeps_old_content_on_failure(tmp_path):
 
 def test_writer_streams_without_holding_rows(tmp_path):
     """The writer writes each row as it comes: after many rows the file on disk
-    (the temporary one) already holds them."""
+    (unnamed until the end: O_TMPFILE in the target's folder) already holds
+    them, and the folder shows nothing yet."""
     out = tmp_path / "big.jsonl"
     with RowWriter(str(out)) as w:
         for n in range(20000):
             w.write(row("k", f"m{n}", loads=True, base=0x1000000))
         w._fh.flush()
-        tmp = [p for p in tmp_path.iterdir() if p.name.startswith(".big.jsonl.")]
-        assert len(tmp) == 1 and tmp[0].stat().st_size > 20000 * 100
-        assert not out.exists()
+        assert os.fstat(w._fh.fileno()).st_size > 20000 * 100
+        assert list(tmp_path.iterdir()) == []
     assert sum(1 for _ in out.open()) == 20000
 
 

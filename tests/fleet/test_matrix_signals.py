@@ -44,6 +44,23 @@ def alive(pid: int) -> bool:
         return False
 
 
+def writing_into(pid: int, folder: Path) -> bool:
+    """Does the process hold a file in `folder` open (its unnamed rows file,
+    which /proc shows as "FOLDER/#INODE (deleted)")?"""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except FileNotFoundError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith(str(folder) + "/"):
+            return True
+    return False
+
+
 @pytest.fixture
 def many_maps(tmp_path) -> Path:
     maps = tmp_path / "maps"
@@ -54,9 +71,11 @@ def many_maps(tmp_path) -> Path:
     return maps
 
 
-def start_matrix(tmp_path: Path, maps: Path) -> tuple[subprocess.Popen, set[int]]:
+def start_matrix(tmp_path: Path, maps: Path, make_folder: bool = True
+                 ) -> tuple[subprocess.Popen, set[int]]:
     out = tmp_path / "out" / "rows.jsonl"
-    out.parent.mkdir()
+    if make_folder:
+        out.parent.mkdir()
     proc = subprocess.Popen(
         [*NOTEFORGE, "matrix", "--images", str(SAMPLES / "synthetic-linux-6.12-amd64.elf"),
          str(SAMPLES / "synthetic-linux-6.1-amd64.elf"), "--maps", str(maps), "-j", "2",
@@ -68,7 +87,7 @@ def start_matrix(tmp_path: Path, maps: Path) -> tuple[subprocess.Popen, set[int]
     deadline = time.monotonic() + 120  # a hang guard, not a timing assertion
     while time.monotonic() < deadline and proc.poll() is None:
         workers = children(proc.pid)
-        if len(workers) >= 2 and any(out.parent.iterdir()):  # workers up, .tmp open
+        if len(workers) >= 2 and writing_into(proc.pid, out.parent):  # workers up, rows open
             return proc, workers
         time.sleep(0.05)
     proc.kill()
@@ -93,5 +112,30 @@ def test_matrix_stops_its_workers_and_removes_its_output(tmp_path, many_maps, ho
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert err == ""  # quiet: the status says it
     assert out == ""
-    assert list((tmp_path / "out").iterdir()) == []  # no rows file, no hidden .tmp
+    assert list((tmp_path / "out").iterdir()) == []  # no rows file, nothing named beside it
     assert [w for w in workers if alive(w)] == []
+
+
+def test_matrix_killed_leaves_nothing_in_the_output_folder(tmp_path, many_maps):
+    """kill -9 cannot be caught: the rows file is unnamed (O_TMPFILE) until
+    the run ends, so the folder keeps its old file and nothing beside it, and
+    no worker outlives the run."""
+    (tmp_path / "out").mkdir()
+    old = tmp_path / "out" / "rows.jsonl"
+    old.write_text('{"old": true}\n')
+    proc, workers = start_matrix(tmp_path, many_maps, make_folder=False)
+    proc.kill()
+    proc.communicate(timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    assert listing(tmp_path / "out") == ["rows.jsonl"]  # the old file, alone
+    assert old.read_text() == '{"old": true}\n'
+    # The workers die with their parent (PR_SET_PDEATHSIG), so the pipes
+    # closed and communicate() returned; none is left waiting on its queue.
+    deadline = time.monotonic() + 30  # a hang guard, not a timing assertion
+    while [w for w in workers if alive(w)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [w for w in workers if alive(w)] == []
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())

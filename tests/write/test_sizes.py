@@ -5,21 +5,16 @@ every byte that differs, holes included."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from peak_memory import run_measured
 from test_writer_support import linux_612_like, write
 
 from noteforge.image.open import open_image
 from noteforge.write import pages
 from noteforge.write.proof import _compared_ranges, _diff_ranges
 
-MAIN = Path(__file__).resolve().parents[2]
-ENV = dict(os.environ, PYTHONPATH=str(MAIN) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-NOTEFORGE = [sys.executable, "-c",
-             "import sys; from noteforge.cli.app import main; sys.exit(main())"]
 GIB = 1 << 30
 ISLAND = 3 * GIB  # a data extent far inside the hole
 
@@ -43,18 +38,6 @@ def holes_supported(path: Path) -> bool:
         return pages.data_extents(fd, os.fstat(fd).st_size) != [(0, os.fstat(fd).st_size)]
     finally:
         os.close(fd)
-
-
-def run_measured(tmp_path: Path, *args: str) -> tuple[int, str, str, int]:
-    """A whole noteforge process: status, stdout, stderr, and its own peak
-    RSS in bytes (wait4 on that child, not every child's maximum)."""
-    with (tmp_path / "stdout").open("w+") as out, (tmp_path / "stderr").open("w+") as err:
-        proc = subprocess.Popen([*NOTEFORGE, *args], env=ENV, stdout=out, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return proc.returncode, out.read(), err.read(), usage.ru_maxrss * 1024
 
 
 def test_set_reloc_on_a_4gib_sparse_elf_stays_small_and_sparse(tmp_path):
