@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from noteforge.errors import MapError, UsageError
@@ -319,6 +319,22 @@ def fits_in_place_xen418(
 # ------------------------------------------------------------------ metadata block
 
 
+def _ram_from_1mib(dom0_e820: Sequence[E820Entry]) -> Iterator[tuple[E820Entry, int, int]]:
+    """The entries both find_memory versions consider, in map order: RAM
+    ending above 1 MiB, as (entry, page-rounded start clipped to 1 MiB, end)."""
+    for e in dom0_e820:
+        end = u64(e.start + e.size)
+        if end <= MB or not e.is_ram:
+            continue
+        yield e, max(page_up(e.start), MB), end
+
+
+def _no_room(trace: list[str]) -> tuple[None, tuple[str, ...]]:
+    trace.append("  no RAM entry has room: 'Unable to find a memory region to load initrd "
+                 "and metadata'")
+    return None, tuple(trace)
+
+
 def find_memory(
     dom0_e820: Sequence[E820Entry], kernel_base: int, kernel_size: int, size: int
 ) -> tuple[int | None, tuple[str, ...]]:
@@ -328,11 +344,7 @@ def find_memory(
     kernel_end = page_up(kernel_base + kernel_size)
     trace = [f"metadata search (find_memory): {size:#x} bytes from 1 MiB up, around the kernel "
              f"[{kernel_start:#x}, {kernel_end:#x})"]
-    for e in dom0_e820:
-        end = u64(e.start + e.size)
-        if end <= MB or not e.is_ram:
-            continue
-        start = max(page_up(e.start), MB)
+    for e, start, end in _ram_from_1mib(dom0_e820):
         if end <= kernel_start or start >= kernel_end:
             if u64(end - start) >= size:
                 trace.append(f"  {e}: at {start:#x}")
@@ -344,9 +356,7 @@ def find_memory(
             trace.append(f"  {e}: at {kernel_end:#x}, above the kernel")
             return kernel_end, tuple(trace)
         trace.append(f"  skip {e}: too small around the kernel")
-    trace.append("  no RAM entry has room: 'Unable to find a memory region to load initrd "
-                 "and metadata'")
-    return None, tuple(trace)
+    return _no_room(trace)
 
 
 def find_memory_larger_side(
@@ -361,11 +371,7 @@ def find_memory_larger_side(
     kernel_end = page_up(kernel_base + kernel_size)
     trace = [f"metadata search (find_memory, Xen 4.17/4.18): {size:#x} bytes from 1 MiB up, "
              f"the larger side of the kernel [{kernel_start:#x}, {kernel_end:#x})"]
-    for e in dom0_e820:
-        end = u64(e.start + e.size)
-        if end <= MB or not e.is_ram:
-            continue
-        start = max(page_up(e.start), MB)
+    for e, start, end in _ram_from_1mib(dom0_e820):
         where = ""
         if end <= kernel_start or start >= kernel_end:
             pass
@@ -377,9 +383,7 @@ def find_memory_larger_side(
             trace.append(f"  {e}: at {start:#x}{where}")
             return start, tuple(trace)
         trace.append(f"  skip {e}: too small{where and ' on the larger side'}")
-    trace.append("  no RAM entry has room: 'Unable to find a memory region to load initrd "
-                 "and metadata'")
-    return None, tuple(trace)
+    return _no_room(trace)
 
 
 FIND_MEMORY = {"lowest": find_memory, "larger-side": find_memory_larger_side}
