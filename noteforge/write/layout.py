@@ -15,7 +15,7 @@ not guess.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from noteforge.errors import ImageError
@@ -243,6 +243,25 @@ def walk_notes(buf, start: int, end: int, endian: str, where: str) -> list[RawNo
     return notes
 
 
+def _read_table(buf, hdr: FileHeader, path: str, what: str, offset: int, count: int,
+                entsize: int, entsize_field: str, expected: int, order: Sequence[str],
+                fmt: str) -> list[tuple[int, dict[str, int]]]:
+    """A header table's entries as (file offset, fields), after checking the
+    entry size and that the table lies inside the file."""
+    if entsize != expected:
+        raise ImageError(f"{path} at offset {hdr.field(entsize_field)[0]:#x}: "
+                         f"{entsize_field} {entsize}, expected {expected}")
+    end = offset + count * entsize
+    if end > len(buf):
+        raise ImageError(f"{path} at offset {offset:#x}: {what} table "
+                         f"({count} entries) runs past the end of the file")
+    table = bytes(buf[offset:end])
+    return [(offset + i * entsize,
+             dict(zip(order, struct.unpack_from(hdr.endian + fmt, table, i * entsize),
+                      strict=True)))
+            for i in range(count)]
+
+
 @dataclass(frozen=True)
 class ElfLayout:
     header: FileHeader
@@ -284,20 +303,10 @@ class ElfLayout:
         if hdr.e_phnum == PN_XNUM:
             raise ImageError(f"{path}: extended program header numbering (PN_XNUM) "
                              "is not supported")
-        if hdr.e_phentsize != PHENT_SIZE[c]:
-            raise ImageError(f"{path} at offset {hdr.field('e_phentsize')[0]:#x}: "
-                             f"e_phentsize {hdr.e_phentsize}, expected {PHENT_SIZE[c]}")
-        end = hdr.e_phoff + hdr.e_phnum * hdr.e_phentsize
-        if end > len(buf):
-            raise ImageError(f"{path} at offset {hdr.e_phoff:#x}: program header table "
-                             f"({hdr.e_phnum} entries) runs past the end of the file")
-        out = []
-        table = bytes(buf[hdr.e_phoff : end])
-        for i in range(hdr.e_phnum):
-            at = hdr.e_phoff + i * hdr.e_phentsize
-            vals = dict(zip(_PHDR_ORDER[c], struct.unpack_from(
-                hdr.endian + _PHDR_FMT[c], table, at - hdr.e_phoff), strict=True))
-            out.append(Phdr(index=i, entry_offset=at, **vals))
+        rows = _read_table(buf, hdr, path, "program header", hdr.e_phoff, hdr.e_phnum,
+                           hdr.e_phentsize, "e_phentsize", PHENT_SIZE[c], _PHDR_ORDER[c],
+                           _PHDR_FMT[c])
+        out = [Phdr(index=i, entry_offset=at, **vals) for i, (at, vals) in enumerate(rows)]
         return tuple(out)
 
     @staticmethod
@@ -308,20 +317,9 @@ class ElfLayout:
         if hdr.e_shnum == 0 or hdr.e_shstrndx == 0xFFFF:
             raise ImageError(f"{path} at offset {hdr.e_shoff:#x}: extended section "
                              "numbering (SHN_XINDEX) is not supported")
-        if hdr.e_shentsize != SHENT_SIZE[c]:
-            raise ImageError(f"{path} at offset {hdr.field('e_shentsize')[0]:#x}: "
-                             f"e_shentsize {hdr.e_shentsize}, expected {SHENT_SIZE[c]}")
-        end = hdr.e_shoff + hdr.e_shnum * hdr.e_shentsize
-        if end > len(buf):
-            raise ImageError(f"{path} at offset {hdr.e_shoff:#x}: section header table "
-                             f"({hdr.e_shnum} entries) runs past the end of the file")
-        raw = []
-        table = bytes(buf[hdr.e_shoff : end])
-        for i in range(hdr.e_shnum):
-            at = hdr.e_shoff + i * hdr.e_shentsize
-            vals = dict(zip(_SHDR_ORDER, struct.unpack_from(
-                hdr.endian + _SHDR_FMT[c], table, at - hdr.e_shoff), strict=True))
-            raw.append((at, vals))
+        raw = _read_table(buf, hdr, path, "section header", hdr.e_shoff, hdr.e_shnum,
+                          hdr.e_shentsize, "e_shentsize", SHENT_SIZE[c], _SHDR_ORDER,
+                          _SHDR_FMT[c])
         strtab = b""
         if 0 < hdr.e_shstrndx < len(raw):
             st = raw[hdr.e_shstrndx][1]
