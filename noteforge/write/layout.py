@@ -19,11 +19,25 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from noteforge.errors import ImageError
+
+# The ELF constants and the program header as the reader knows them; the
+# writer adds where each header sits in the file.
+from noteforge.image.elf import (  # noqa: F401 (re-exported for the writer)
+    PF_R,
+    PF_W,
+    PF_X,
+    PT_LOAD,
+    PT_NOTE,
+    PT_NULL,
+    PT_PHDR,
+    SHT_NOBITS,
+    SHT_NOTE,
+    SHT_STRTAB,
+    ProgramHeader,
+)
 from noteforge.image.notes import ELF_MAX_TOTAL_NOTE_COUNT
 
-PT_NULL, PT_LOAD, PT_NOTE, PT_PHDR = 0, 1, 4, 6
-PF_X, PF_W, PF_R = 1, 2, 4
-SHT_NULL, SHT_STRTAB, SHT_NOTE, SHT_NOBITS = 0, 3, 7, 8
+SHT_NULL = 0
 SHF_ALLOC = 2
 SHN_LORESERVE = 0xFF00
 PN_XNUM = 0xFFFF
@@ -98,26 +112,15 @@ class FileHeader:
 
 
 @dataclass(frozen=True)
-class Phdr:
-    index: int
-    entry_offset: int  # file offset of this program header
-    type: int
-    flags: int
-    offset: int
-    vaddr: int
-    paddr: int
-    filesz: int
-    memsz: int
-    align: int
+class Phdr(ProgramHeader):
+    """A program header (image.elf.ProgramHeader: Xen's loadable test
+    included) and the file offset of its entry, to patch it."""
+
+    entry_offset: int = 0
 
     @property
     def file_end(self) -> int:
         return self.offset + self.filesz
-
-    @property
-    def loadable(self) -> bool:
-        # elf_phdr_is_loadable (libelf-loader.c): PT_LOAD with any of R/W/X.
-        return self.type == PT_LOAD and (self.flags & (PF_R | PF_W | PF_X)) != 0
 
     def fields(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in _PHDR_ORDER[64]}
