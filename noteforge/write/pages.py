@@ -81,8 +81,11 @@ def windows(ranges: Iterable[tuple[int, int]], size: int = WINDOW,
 
 def find(buf, needle: bytes, ranges: Iterable[tuple[int, int]]) -> int:
     """The first offset of `needle` inside one of `ranges` of buf, or -1;
-    a window at a time, releasing each window's pages."""
-    for start, end in windows(ranges, overlap=len(needle) - 1):
+    a window at a time, releasing each window's pages. Ranges are clipped to
+    buf: a PT_LOAD may claim bytes up to 2^64 that the file does not have."""
+    size = len(buf)
+    inside = [(max(0, s), min(e, size)) for s, e in ranges if s < size]
+    for start, end in windows(inside, overlap=len(needle) - 1):
         pos = buf.find(needle, start, end)
         drop_pages((buf,), start, end - start)
         if pos >= 0:

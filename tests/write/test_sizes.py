@@ -83,3 +83,14 @@ def test_the_proof_sees_a_change_in_a_hole_of_the_input(tmp_path):
         with mmap.mmap(fa.fileno(), 0, access=mmap.ACCESS_READ) as ma, \
                 mmap.mmap(fb.fileno(), 0, access=mmap.ACCESS_READ) as mb:
             assert _diff_ranges(ma, mb, ranges) == [(40 << 20, (40 << 20) + 1)]
+
+
+def test_a_pt_load_claiming_bytes_past_the_file_is_searched_only_where_the_file_is(tmp_path):
+    """Found by fuzz/fuzz_writer.py (tests/data/fuzz-regressions/writer/
+    pt-load-past-the-file): the kernel-identity search walked a PT_LOAD whose
+    p_filesz runs to 2^64 window by window, past the end of a 1 KiB file, for
+    ever. The ranges are clipped to the file."""
+    data = bytearray(b"\0" * 0x1000)
+    data[0x800:0x807] = b"pv-shim"
+    assert pages.find(bytes(data), b"pv-shim", [(0x100, 1 << 64)]) == 0x800
+    assert pages.find(bytes(data), b"pv-shim", [(0x2000, 1 << 64)]) == -1
