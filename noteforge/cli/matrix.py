@@ -13,8 +13,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from noteforge.errors import UsageError
 from noteforge.render.term import console as term_console
@@ -23,8 +21,6 @@ from noteforge.render.term import console as term_console
 # `--images a --images b` (shell globs expand to many words).
 _MULTI = ("--images", "--maps", "--inventory", "--dom0-mem", "--policy")
 _SHORT = {"-h", "-j", "-o"}
-# The terminal summary lists this many maps; the HTML report and the rows hold more.
-TEXT_MAX_MAPS = 30
 
 
 class VariadicCommand(typer.core.TyperCommand):
@@ -280,6 +276,8 @@ def run_matrix(
         else:
             print(text)
     else:
+        from noteforge.render.matrix import render_summary
+
         render_summary(report, summary)
         if inventory:
             say(report, summary.notes[-1], first="", rest="  ")
@@ -291,124 +289,3 @@ def run_matrix(
     return 0 if loads_all else 1
 
 
-def _name(path: str, names: dict[str, str]) -> str:
-    return names.get(path, path)
-
-
-def render_summary(console: Console, s) -> None:
-    """The end-of-run summary (a noteforge.fleet.summary.Summary) for a person,
-    laid out for the console's width (80 columns in a pipe)."""
-    from noteforge.fleet.report import short_names
-    from noteforge.fleet.rows import BAD_INPUT
-    from noteforge.fleet.summary import NOT_PVH
-    from noteforge.render.term import say
-
-    names = dict(zip(s.images, short_names(s.images), strict=True))
-    loads = sum(c.in_place + c.relocated for c in s.counts.values())
-    relocated = sum(c.relocated for c in s.counts.values())
-    say(console, Text.assemble(
-        ("noteforge matrix", "bold"),
-        f": {len(s.images)} images × {s.maps} maps × "
-        f"{len(s.variants)} (dom0 size, policy) = {s.rows} placements; "
-        f"{loads} load ({relocated} relocated), {s.rows - loads} do not; "
-        f"{s.maps_failing_placement} of {s.maps} maps fail an image"), first="", rest="")
-    if s.not_pvh:
-        say(console, Text.assemble(
-            ("not a PVH kernel", "bold"),
-            f" (no Xen ELF note, reason {NOT_PVH} on every map; not counted as failing "
-            f"above): {len(s.not_pvh)} image{'s' if len(s.not_pvh) != 1 else ''}, "
-            + ", ".join(names[s.images[i]] for i in sorted(s.not_pvh))), first="", rest="  ")
-    if s.bad_map_count:
-        say(console, Text.assemble(
-            (f"{s.bad_map_count} map{'s' if s.bad_map_count != 1 else ''} could not be read",
-             "bold"), f" (reason {BAD_INPUT} for every image; not counted as failing above):"),
-            first="", rest="  ")
-        for m, msg in s.bad_maps[:TEXT_MAX_MAPS]:
-            say(console, msg or m)
-        more = s.bad_map_count - min(len(s.bad_maps), TEXT_MAX_MAPS)
-        if more:
-            say(console, f"... and {more} more (see --out)")
-    multi = len(s.variants) > 1
-    table = Table(title="Per image", title_justify="left", title_style="bold")
-    table.add_column("image", overflow="fold")
-    if multi:
-        table.add_column("dom0_mem")
-        table.add_column("policy")
-    for col in ("maps", "in place", "relocated", "fail"):
-        table.add_column(col, justify="right")
-    table.add_column("failures by reason")
-    for (i, v), c in s.counts.items():
-        cells = [names[s.images[i]]]
-        if multi:
-            cells += [s.variants[v][0] or "default", s.variants[v][1]]
-        fails = ", ".join(f"{k} {n}" for k, n in c.failures().items())
-        cells += [str(c.maps), str(c.in_place), str(c.relocated),
-                  Text(str(c.failed), style="red" if c.failed else ""), Text(fails, style="red")]
-        table.add_row(*cells)
-    console.print(table)
-
-    listed = [(m, s.placement_failures(fails), moves)
-              for m, (fails, moves) in s.per_map.items()]
-    listed = [entry for entry in listed if entry[1] or entry[2]]
-    if listed:
-        t = Table(title="Per map: images that fail, images Xen moves", title_justify="left",
-                  title_style="bold")
-        t.add_column("map", overflow="fold")
-        t.add_column("does not load (reason)", style="red", overflow="fold")
-        t.add_column("relocated to", overflow="fold")
-        for m, fails, moves in listed[:TEXT_MAX_MAPS]:
-            bad = []
-            for i, v, oc in fails:
-                where = f" [{s.variant_label(v)}]" if multi else ""
-                bad.append(f"{names[s.images[i]]} ({oc}){where}")
-            moved = []
-            for i, v, base in moves:
-                where = f" [{s.variant_label(v)}]" if multi else ""
-                moved.append(f"{names[s.images[i]]} -> {base:#x}{where}")
-            t.add_row(os.path.basename(m) or m, "\n".join(bad), "\n".join(moved))
-        console.print(t)
-        more = s.per_map_truncated + max(0, len(listed) - TEXT_MAX_MAPS)
-        if more:
-            say(console, f"... and {more} more maps with a failure or a relocation (see the "
-                "patterns below, --html and --out)", first="", rest="")
-    elif not s.maps_failing_placement and not s.maps_relocating:
-        say(console, "Every PVH image loads in place on every readable map."
-            if s.not_pvh or s.bad_map_count else "Every image loads in place on every map.",
-            first="", rest="")
-    shown = sum(1 for _m, fails, _moves in listed[:TEXT_MAX_MAPS] if fails)
-    patterns = s.placement_patterns()
-    if s.maps_failing_placement > shown and patterns:
-        t = Table(title="Failure patterns (maps grouped by what fails on them)",
-                  title_justify="left", title_style="bold")
-        t.add_column("maps", justify="right")
-        t.add_column("what fails", overflow="fold")
-        t.add_column("examples", overflow="fold")
-        for sig, count, ex in patterns[:20]:
-            what = "; ".join(f"{names[s.images[i]]}: {oc}" for i, _v, oc in sig)
-            t.add_row(str(count), what, ", ".join(os.path.basename(m) for m in ex))
-        console.print(t)
-        if len(patterns) > 20 or s.other_patterns:
-            say(console, f"... {max(0, len(patterns) - 20)} more patterns"
-                + (f", {s.other_patterns} maps in patterns not kept"
-                   if s.other_patterns else ""), first="", rest="")
-    if s.warning_counts:
-        say(console, Text.assemble(
-            ("Warnings", "bold"), " (rows carrying each kind; the rows hold the text): "
-            + "; ".join(f"{k} {n}" for k, n in s.warning_counts.most_common())),
-            first="", rest="  ")
-    if s.not_dom0_capable:
-        say(console, Text.assemble(
-            ("Not dom0-capable", "bold"),
-            " (SUPPORTED_FEATURES without XENFEAT_dom0; Xen 4.22 and Debian's 4.20.4 "
-            "refuse them before placement, see --xen-version): "
-            + ", ".join(names[s.images[i]] for i in sorted(s.not_dom0_capable))),
-            first="", rest="  ")
-    # Bad inputs other than the unreadable maps listed above (broken images).
-    map_msgs = {msg for _m, msg in s.bad_maps}
-    others = [msg for msg in s.bad_inputs if msg not in map_msgs]
-    if others:
-        n = max(len(others), s.bad_input_count - s.bad_map_count)
-        say(console, Text.assemble(("Bad inputs", "bold"), f" ({n}, reason {BAD_INPUT}):"),
-            first="", rest="  ")
-        for msg in others:
-            say(console, msg)

@@ -88,6 +88,7 @@ def csv_cells(row: dict) -> list:
 
     return [
         row["image"], row["map"], row["dom0_mem"] or "", row["policy"],
+        row["xen_release"] or "", row["xen_release_source"] or "",
         "yes" if row["loads"] else "no", row["reason"] or "", hx(row["base"]),
         hx(row["entry"]), "yes" if row["relocated"] else "no", entry_text(row["blocking"]),
         "" if row["dom0_pages"] is None else row["dom0_pages"],

@@ -27,13 +27,17 @@ from noteforge.maps.model import E820Entry
 from noteforge.xen.abi import GAP_TYPE
 
 # The keys of one result row, in CSV column order. image..blocking are the
-# issue's contract; dom0_pages, dom0_capable and warnings are verify's JSON
-# names for the same facts; message is the error text of a bad-input row.
+# issue's contract; xen_release (the Xen release modelled, for the xen
+# policy) and its source (flag, log, default), dom0_pages, dom0_capable and
+# warnings are verify's JSON names for the same facts; message is the error
+# text of a bad-input row.
 ROW_KEYS = (
     "image",
     "map",
     "dom0_mem",
     "policy",
+    "xen_release",
+    "xen_release_source",
     "loads",
     "reason",
     "base",
@@ -97,6 +101,14 @@ def _blocking_dict(entry: E820Entry | None) -> dict | None:
     return d
 
 
+def _release_keys(choice) -> dict:
+    """xen_release and xen_release_source of a row (None for the policies
+    that are not a Xen release, and for a map that could not be read)."""
+    if choice is None:
+        return {"xen_release": None, "xen_release_source": None}
+    return {"xen_release": str(choice.release), "xen_release_source": choice.source}
+
+
 def _bad_rows(
     spec: MatrixSpec, map_path: str, dom0_mem: str | None, message_for
 ) -> Iterator[dict]:
@@ -115,12 +127,14 @@ def _row(
     message: str,
     dom0_capable: bool,
     dom0_pages: int | None = None,
+    release=None,
 ) -> dict:
     return {
         "image": image,
         "map": map_path,
         "dom0_mem": dom0_mem,
         "policy": policy,
+        **_release_keys(release),
         "loads": False,
         "reason": BAD_INPUT,
         "base": None,
@@ -152,11 +166,12 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
     # Worked out once per map and policy: the check depends on the release only.
     base: dict[str, str] = {}
     releases: dict[str, object] = {}
+    choices: dict[str, object] = {}
     for label in spec.policies:
         policy, version = spec.policy_and_release(label)
         base[label] = policy
-        releases[label] = (choose_release(version, mp.xen_version).release
-                           if policy == "xen" else None)
+        choices[label] = choose_release(version, mp.xen_version) if policy == "xen" else None
+        releases[label] = choices[label].release if choices[label] is not None else None
     rules = {p: rules_for(base[p], releases[p]) for p in spec.policies}
     dom0_checks = {p: dom0_check(False, rules[p])[:2] for p in spec.policies}
     opts = {"align_override": None, "cmdline": "", "initrd_size": None}
@@ -176,7 +191,8 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
             if img.params is None:
                 for policy in spec.policies:
                     yield _row(img.path, mp.path, dom0_mem, policy, message=img.error or "",
-                               dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages)
+                               dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages,
+                               release=choices[policy])
                 continue
             size = sizes.for_image(img)
             ranged = estimate_is_uncertain(size)
@@ -187,7 +203,8 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                     pl = place(img.params, d0_entries, base[policy], **popts)
                 except NoteforgeError as err:
                     yield _row(img.path, mp.path, dom0_mem, policy, message=str(err),
-                               dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages)
+                               dom0_capable=img.dom0_capable, dom0_pages=d0.nr_pages,
+                               release=choices[policy])
                     continue
                 warnings = list(size.warnings) if size is not None else []
                 if img.broken:
@@ -209,6 +226,7 @@ def map_rows(spec: MatrixSpec, mp: MapInfo) -> Iterator[dict]:
                     "map": mp.path,
                     "dom0_mem": dom0_mem,
                     "policy": policy,
+                    **_release_keys(choices[policy]),
                     "loads": loads,
                     "reason": reason,
                     "base": pl.base,

@@ -162,6 +162,10 @@ class Summary:
         self._cur_msg = ""
         # warning kind -> rows carrying it (at most MAX_WARNING_KINDS kinds)
         self.warning_counts: Counter = Counter()
+        # (Xen release, where it came from) -> maps modelled with it: a verdict
+        # names the release it models (--xen-version, the map's log, default)
+        self.releases: Counter = Counter()
+        self._cur_releases: set[tuple[str, str]] = set()
 
     # -- feeding
     def add(self, row: dict) -> None:
@@ -186,6 +190,8 @@ class Summary:
             self._note_bad(row["message"] or f"{row['image']} on {row['map']}")
         if not row["dom0_capable"]:
             self.not_dom0_capable.add(i)
+        if row.get("xen_release"):
+            self._cur_releases.add((row["xen_release"], row["xen_release_source"]))
         for w in row["warnings"]:
             self._count_warning(warning_kind(w))
         if self._cur_cells is not None:
@@ -219,6 +225,7 @@ class Summary:
         self._cur_fail = []
         self._cur_moves = []
         self._cur_msg = ""
+        self._cur_releases = set()
         if self.maps <= self.heat_max_maps:
             self._cur_cells = [[None] * len(self.images) for _ in self.variants]
         else:
@@ -229,6 +236,7 @@ class Summary:
         if self._cur_map is None:
             return
         m = self._cur_map
+        self.releases.update(self._cur_releases)
         if self._cur_cells is not None:
             for v, cells in enumerate(self._cur_cells):
                 self.heat[v].append((m, cells))
@@ -300,6 +308,7 @@ class Summary:
         shown = len(self.heat[0]) if self.heat else 0
         self.heat_truncated = max(0, self.maps - shown) if self.variants else 0
         self.not_dom0_capable |= part.not_dom0_capable
+        self.releases.update(part.releases)
         self._merge_apart(part, 1)
         for kind, n in part.warning_counts.items():
             self._count_warning(kind, n)
@@ -344,6 +353,8 @@ class Summary:
         shown = len(self.heat[0]) if self.heat else 0
         self.heat_truncated = max(0, self.maps - shown) if self.variants else 0
         self.not_dom0_capable |= part.not_dom0_capable
+        for key, k in part.releases.items():
+            self.releases[key] += k * n
         self._merge_apart(part, n)
         for kind, k in part.warning_counts.items():
             self._count_warning(kind, k * n)
@@ -450,5 +461,7 @@ class Summary:
             "bad_maps": [{"map": m, "message": msg} for m, msg in self.bad_maps],
             "bad_map_count": self.bad_map_count,
             "warnings": dict(self.warning_counts.most_common()),
+            "xen_releases": [{"xen_release": r, "xen_release_source": src, "maps": n}
+                             for (r, src), n in sorted(self.releases.items())],
             "notes": list(self.notes),
         }

@@ -14,7 +14,10 @@ RSV = {"start": 0x1000000, "end": 0x49E6000, "type": 2, "type_name": "reserved"}
 def row(image, map_, *, loads, relocated=False, reason=None, base=None, blocking=None,
         message=None, dom0_mem=None, policy="xen"):
     return {
-        "image": image, "map": map_, "dom0_mem": dom0_mem, "policy": policy, "loads": loads,
+        "image": image, "map": map_, "dom0_mem": dom0_mem, "policy": policy,
+        # a map that cannot be read has no release (fleet.rows)
+        "xen_release": None if "bad" in map_ else "4.22.0",
+        "xen_release_source": None if "bad" in map_ else "default", "loads": loads,
         "reason": reason, "base": base, "entry": None if base is None else base + 0xA30,
         "relocated": relocated, "blocking": blocking, "dom0_pages": 1000,
         "dom0_capable": True, "warnings": [], "message": message,
@@ -142,6 +145,10 @@ def test_summary_numbers_on_the_page():
     # the broken image fails on every readable map; the unreadable map is listed
     # apart, as the terminal summary does
     assert p.ids["total-maps-failing"] == "3 of 4 maps fail an image"
+    assert s.to_dict()["xen_releases"] == [  # the unreadable map has none
+        {"xen_release": "4.22.0", "xen_release_source": "default", "maps": 3}]
+    assert p.ids["xen-release"] == ("Verdicts as Xen 4.22.0 does (default: the newest release "
+                                    "modelled; --xen-version to choose)")
     assert "/m/bad&map.txt : /m/bad&map.txt line 3: expected an e820 line" in p.ids["bad-maps"]
     assert p.ids["total-bad-inputs"] == "2 bad inputs"
     # per image: vmlinuz-6.1: 4 maps, 1 in place, 0 relocated, 3 fail

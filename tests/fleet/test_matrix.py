@@ -103,6 +103,11 @@ def test_rows_equal_verify_json(infos, opened, tmp_path):
                    policy=r["policy"]).to_dict()
         assert r["image"] == v["image"] and r["map"] == v["map"]
         assert r["policy"] == v["policy"]
+        if r["policy"] == "xen":  # the release modelled, and where it came from
+            assert (r["xen_release"], r["xen_release_source"]) == (
+                v["xen_release"], v["xen_release_source"])
+        else:
+            assert r["xen_release"] is None and r["xen_release_source"] is None
         assert r["loads"] == v["loads"]
         assert r["reason"] == v["reason"]
         assert r["base"] == v["kernel"]["base"]
@@ -244,9 +249,11 @@ def test_cli_writes_rows_summary_and_html(tmp_path):
     # the headline wraps at 80 columns: compare it with its line breaks as spaces
     assert "= 6 placements; 4 load (2 relocated), 2 do not; 2 of 3 maps fail an image" in (
         " ".join(res.output.split()))
-    # names fold at 80 columns inside table cells (no ellipsis)
-    assert "│ synthetic-linux-6. │    3 │        1 │         0 │    2 │ not-relocatable 2  │\n" \
-        "│ 1-amd64.elf        │" in res.output
+    # the release the verdicts model, and where it came from
+    assert "as Xen 4.21.1 does (--xen-version)\n" in res.output
+    # whole names in plain aligned columns, the reasons under the counts
+    assert "synthetic-linux-6.1-amd64.elf           3          1           0      2\n" \
+        "  fails: not-relocatable 2\n" in res.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 6
     assert {(Path(r["map"]).name, r["reason"]) for r in rows if not r["loads"]} == {
@@ -390,3 +397,25 @@ def test_summary_counts_a_bad_map_once_and_not_pvh_apart(tmp_path, infos):
     assert d["maps_failing"] == 3  # the unchanged count: every map fails some row
     assert [(sig, n) for sig, n, _ex in s.placement_patterns()] == [
         (((1, 0, "not-relocatable"),), 1)]
+
+
+def test_cli_names_each_release_and_says_an_image_failing_everywhere_once(tmp_path):
+    """Two --xen-version values: one variant each, named in the per-image and
+    per-map lines; the headline says which releases were modelled. The cloud
+    6.12 kernel lacks XENFEAT_dom0: 4.22 refuses it on every map, so it is left
+    out of the per-map lines (said once); 4.18.6 places it."""
+    res = _cli(["--images", K612, G61, "--maps", WRX80, FRAMEWORK, "--jobs", "1",
+                "--xen-version", "4.18.6", "--xen-version", "4.22.0"])
+    assert res.exit_code == 1, res.output
+    lines = res.output.splitlines()
+    assert all(len(x) <= 80 and x == x.rstrip() for x in lines)
+    flat = " ".join(res.output.split())
+    assert "as Xen 4.18.6 and 4.22.0 do (--xen-version: one variant each)" in flat
+    assert ("(left out: vmlinuz-6.12.107+deb12-cloud-amd64 [xen@4.22.0], failing on every "
+            "map)") in flat
+    assert "fails: not-dom0-capable 2" in flat
+    per_map = flat[flat.index("Per map"):]
+    assert "vmlinuz-6.12.107+deb12-cloud-amd64 [xen@4.22.0] (not-dom0-capable)" not in per_map
+    assert "synthetic-linux-6.1-amd64.elf [xen@4.18.6] (not-relocatable)" in per_map
+    # 4.18 has no relocation: the reserved 64 MiB of the WRX80 stops the 6.12 kernel
+    assert "vmlinuz-6.12.107+deb12-cloud-amd64 [xen@4.18.6] (not-relocatable)" in per_map

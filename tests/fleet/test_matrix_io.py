@@ -36,7 +36,8 @@ def _gen_maps():
 def row(image, map_, *, loads, relocated=False, reason=None, base=None, blocking=None,
         message=None, dom0_mem=None, policy="xen", warnings=()):
     return {
-        "image": image, "map": map_, "dom0_mem": dom0_mem, "policy": policy, "loads": loads,
+        "image": image, "map": map_, "dom0_mem": dom0_mem, "policy": policy,
+        "xen_release": "4.22.0", "xen_release_source": "default", "loads": loads,
         "reason": reason, "base": base, "entry": None if base is None else base + 0xA30,
         "relocated": relocated, "blocking": blocking, "dom0_pages": 262144,
         "dom0_capable": True, "warnings": list(warnings), "message": message,
@@ -207,6 +208,7 @@ def test_csv_rows(tmp_path):
     assert rec["base"] == "0x3ce00000" and rec["entry"] == "0x3ce00a30"
     assert rec["blocking"] == "ACPI NVS [0x4000000, 0x4020fff]"
     assert rec["loads"] == "yes" and rec["relocated"] == "yes"
+    assert (rec["xen_release"], rec["xen_release_source"]) == ("4.22.0", "default")
     assert rec["warnings"] == "w1 | w2"
     rec = dict(zip(ROW_KEYS, rows[2], strict=True))
     assert rec["reason"] == "bad-input" and rec["message"] == "m2 line 4: expected x"
