@@ -12,6 +12,7 @@ from noteforge.errors import UsageError
 from noteforge.maps.model import PAGE_SIZE, E820Entry, HostMap
 from noteforge.maps.read import read_map
 from noteforge.maps.syntax import FORMATS
+from noteforge.units import human_size
 from noteforge.xen.dom0_build import Dom0Map, dom0_map
 from noteforge.xen.dom0_mem import (
     Dom0Size,
@@ -87,7 +88,7 @@ def _entry_table(title: str, entries: tuple[E820Entry, ...]):
     table.add_column("#", justify="right", style="dim")
     table.add_column("start", justify="right")
     table.add_column("end (incl.)", justify="right")
-    table.add_column("MiB", justify="right")
+    table.add_column("size", justify="right")
     table.add_column("type")
     from noteforge.render.mapview import type_style
 
@@ -105,7 +106,7 @@ def _entry_table(title: str, entries: tuple[E820Entry, ...]):
             str(i),
             f"{e.start:#018x}",
             f"{e.end - 1:#018x}" if e.size else "(empty)",
-            f"{e.size / (1 << 20):.2f}",
+            human_size(e.size),  # a 4 KiB entry is "4 KiB", not "0.00" MiB
             Text(e.type_name, style=type_style(e.type)),
         )
     return table
