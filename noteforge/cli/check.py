@@ -126,10 +126,11 @@ def register(app: typer.Typer) -> None:
 
 
 def _emit(result, explain: bool) -> None:
-    from noteforge.render.check import combination_lines, explain_lines, verdict_line
+    from noteforge.render.check import combination_lines, explain_lines, verdict_lines
+    from noteforge.render.term import output_width
 
-    print(verdict_line(result), flush=True)
-    for line in combination_lines(result):
+    width = output_width()
+    for line in verdict_lines(result, width) + combination_lines(result, width):
         print(line, flush=True)
     if explain:
         print("\n".join(explain_lines(result)), flush=True)

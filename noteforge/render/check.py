@@ -11,17 +11,52 @@ from noteforge.packages.layout import is_kernel, short_name
 
 
 def verdict_line(result: KernelCheck) -> str:
+    """The kernel's verdict as one record: PASS or FAIL, its name, every reason."""
     if result.passed:
-        skipped = [f"{r.name} not checked: {'; '.join(r.reasons)}"
-                   for r in result.requirements if r.status == "skip"]
-        return f"PASS  {result.name}" + (f" ({'; '.join(skipped)})" if skipped else "")
+        return f"PASS  {result.name}" + (f" ({'; '.join(_skipped(result))})"
+                                         if _skipped(result) else "")
     return f"FAIL  {result.name}: " + "; ".join(result.failures)
 
 
-def combination_lines(result: KernelCheck) -> list[str]:
-    """One indented line per failing combination of machine and Xen release."""
-    return [f"      does not load on {reason}" for r in result.requirements
-            if r.status == "fail" and r.summary for reason in r.reasons]
+def verdict_lines(result: KernelCheck, width: int | None = None) -> list[str]:
+    """verdict_line when it fits in `width` columns; else the verdict and the
+    name on the first line (so `grep ^FAIL` still finds every failing kernel)
+    and each reason below it, indented and wrapped. A name is never cut."""
+    line = verdict_line(result)
+    if width is None or len(line) <= width:
+        return [line]
+    head = f"{'PASS' if result.passed else 'FAIL'}  {result.name}"
+    reasons = [f"({r})" for r in _skipped(result)] if result.passed else list(result.failures)
+    out = [head]
+    for reason in reasons:
+        out += _wrap(reason, width, first=_INDENT, rest=_INDENT + "  ")
+    return out
+
+
+def _skipped(result: KernelCheck) -> list[str]:
+    return [f"{r.name} not checked: {'; '.join(r.reasons)}"
+            for r in result.requirements if r.status == "skip"]
+
+
+_INDENT = "      "
+
+
+def _wrap(text: str, width: int | None, *, first: str, rest: str) -> list[str]:
+    if width is None:
+        return [first + text]
+    import textwrap
+
+    return textwrap.wrap(text, width=width, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False) or [first.rstrip()]
+
+
+def combination_lines(result: KernelCheck, width: int | None = None) -> list[str]:
+    """One indented entry per failing combination of machine and Xen release,
+    wrapped to `width` columns when given."""
+    return [line for r in result.requirements if r.status == "fail" and r.summary
+            for reason in r.reasons
+            for line in _wrap(f"does not load on {reason}", width, first=_INDENT,
+                              rest=_INDENT + "  ")]
 
 
 def explain_lines(result: KernelCheck) -> list[str]:

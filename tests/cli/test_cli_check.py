@@ -23,7 +23,8 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 
 @needs_shared
-def test_fail_line_and_status(capsys):
+def test_fail_line_and_status(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # a wide terminal: each verdict one line
     rc, out, _ = run(capsys, str(K612_CLOUD))
     assert rc == 1
     assert out.splitlines() == [
@@ -32,7 +33,8 @@ def test_fail_line_and_status(capsys):
 
 
 @needs_shared
-def test_dropping_a_requirement_passes(capsys):
+def test_dropping_a_requirement_passes(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # a wide terminal: each verdict one line
     rc, out, _ = run(capsys, str(K612_CLOUD), "--require", "no-dom0")
     assert rc == 0
     assert out.splitlines() == [
@@ -41,9 +43,10 @@ def test_dropping_a_requirement_passes(capsys):
 
 
 @needs_shared
-def test_loads_under_each_xen_version(capsys):
+def test_loads_under_each_xen_version(capsys, monkeypatch):
     """One line per failing combination: the cloud kernel lacks XENFEAT_dom0, so
     the releases that run the check (4.20.4, 4.22.0) refuse it; 4.19.6 loads it."""
+    monkeypatch.setenv("COLUMNS", "1000")  # a wide terminal: each verdict one line
     rc, out, _ = run(capsys, str(K612_CLOUD), "--require", "loads", "--e820", str(BOARD),
                      "--xen-version", "4.19,4.20.4", "--xen-version", "4.22", "--dom0-mem", "8G")
     assert rc == 1
@@ -58,6 +61,26 @@ def test_loads_under_each_xen_version(capsys):
     rc, out, _ = run(capsys, str(K612_CLOUD), "--require", "loads", "--e820", str(BOARD),
                      "--xen-version", "4.20.3", "--dom0-mem", "8G")
     assert (rc, out.split()[0]) == (0, "PASS")
+
+
+@needs_shared
+def test_at_80_columns_the_reasons_go_under_the_verdict(capsys):
+    """In a pipe (80 columns) a verdict too long for one line keeps PASS/FAIL
+    and the name on its first line (grep ^FAIL finds it) and puts each reason
+    below, indented and wrapped; the words are those of the one-line form."""
+    rc, out, _ = run(capsys, str(K612_CLOUD), "--require", "dom0,loads", "--e820", str(BOARD),
+                     "--xen-version", "4.22", "--dom0-mem", "8G")
+    assert rc == 1
+    lines = out.splitlines()
+    assert lines[0] == f"FAIL  {K612_CLOUD}"
+    assert all(line.startswith("      ") for line in lines[1:])
+    assert all(len(line) <= 80 for line in lines[1:]
+               if str(BOARD) not in line)  # a path is never cut
+    assert " ".join(" ".join(lines[1:]).split()) == (
+        "dom0: SUPPORTED_FEATURES 0x8001 lacks XENFEAT_dom0 (bit 11): Xen 4.20.4+, 4.21.2+, "
+        "4.22 refuse it as dom0 loads: does not load in 1 of 1 combination(s) of machine and "
+        f"Xen release (one line each below) does not load on {BOARD} under Xen 4.22.0: "
+        "not-dom0-capable (Kernel does not support Dom0 operation)")
 
 
 @needs_shared

@@ -158,9 +158,10 @@ def test_arch_kernel_with_an_embedded_config(tmp_path, capsys):
     assert "      XENFEAT_dom0        yes (0x8801)  CONFIG_XEN_DOM0=y" in lines
 
 
-def test_check_a_directory_of_images_and_packages(tmp_path, capsys):
+def test_check_a_directory_of_images_and_packages(tmp_path, capsys, monkeypatch):
     """A directory: its images (with the config beside each) and its packages;
     config-*, System.map-* and initrd.img-* are not taken for kernels."""
+    monkeypatch.setenv("COLUMNS", "1000")  # a wide terminal: each verdict one line
     boot = tmp_path / "boot"
     boot.mkdir()
     data = K612_CLOUD.read_bytes()
