@@ -153,8 +153,13 @@ def stream(
     limit: int,
     name: str,
     expected: int | None = None,
+    all_frames: bool = False,
 ) -> Iterator[bytes]:
     """Decompress `window` with `method`, yielding chunks of output.
+
+    A kernel payload is one zstd frame: Xen's unzstd.c stops where the first
+    frame ends. `all_frames` reads on across concatenated frames, as the zstd
+    tool does for a file (a package compressed by pzstd or in pieces).
 
     `limit` is the most output allowed; producing more raises DecompressError
     (a bomb, or a payload whose trailer lies). `expected`, when given, is the
@@ -165,7 +170,9 @@ def stream(
     total = 0
     reader = window.open()
     try:
-        for chunk in _DECODERS[method](reader, name):
+        decoded = (_zstd(reader, name, across_frames=True) if all_frames and method == "zstd"
+                   else _DECODERS[method](reader, name))
+        for chunk in decoded:
             if not chunk:
                 continue
             total += len(chunk)
@@ -265,17 +272,21 @@ def _xz(reader: _WindowReader, name: str) -> Iterator[bytes]:
 _ZSTD_MAX_WINDOW = 1 << 28
 
 
-def _zstd(reader: _WindowReader, name: str) -> Iterator[bytes]:
+def _zstd(reader: _WindowReader, name: str, across_frames: bool = False) -> Iterator[bytes]:
     import zstandard
 
     dctx = zstandard.ZstdDecompressor(max_window_size=_ZSTD_MAX_WINDOW)
     try:
-        source = dctx.stream_reader(reader, read_size=_INPUT_CHUNK, read_across_frames=False)
-        while True:
-            out = source.read(CHUNK)
-            if not out:
-                break
-            yield out
+        if across_frames:
+            source = dctx.stream_reader(reader, read_size=_INPUT_CHUNK, read_across_frames=True)
+            while out := source.read(CHUNK):
+                yield out
+            return
+        # One frame, as Xen's unzstd.c reads it (it returns when
+        # ZSTD_decompressStream says the frame is complete): read_to_iter
+        # stops there, in chunks of at most CHUNK. A truncated frame just
+        # ends; the size trailer check (stream) says so.
+        yield from dctx.read_to_iter(reader, read_size=_INPUT_CHUNK, write_size=CHUNK)
     except zstandard.ZstdError as err:
         raise DecompressError(f"{name}: corrupt zstd stream ({_short(err)})") from None
 

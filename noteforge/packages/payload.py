@@ -42,7 +42,7 @@ class PayloadReader(io.RawIOBase):
             # the stream's own cap is only a backstop.
             self._chunks = decompress.stream(self._method, self._window,
                                              limit=self._limit + 2 * decompress.CHUNK,
-                                             name=self._name)
+                                             name=self._name, all_frames=True)
         self._total = 0
         self._buf = b""
         self._off = 0

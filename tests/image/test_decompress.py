@@ -182,3 +182,20 @@ def test_output_of_the_real_tools(tmp_path, tool, args, method):
     blob = subprocess.run([tool, *args, str(src)], check=True, capture_output=True).stdout
     assert detect(blob) == method
     assert run(method, window(tmp_path, blob)) == DATA * 3
+
+
+def test_zstd_a_kernel_payload_is_its_first_frame_a_package_every_frame(tmp_path):
+    """Xen's unzstd.c returns when the first frame is complete: what follows
+    it in a kernel payload is never read. A package (all_frames) is read as
+    the zstd tool reads a file: frame after frame."""
+    import zstandard
+
+    first, second = bytes(range(256)) * 8192, b"second frame" * 100000  # 2 MiB, 1.2 MB
+    data = (zstandard.ZstdCompressor(level=1).compress(first)
+            + zstandard.ZstdCompressor(level=1).compress(second))
+    path = tmp_path / "two.zst"
+    path.write_bytes(data)
+    window = Window(str(path), 0, len(data))
+    assert b"".join(stream("zstd", window, limit=1 << 30, name="k")) == first
+    assert b"".join(stream("zstd", window, limit=1 << 30, name="p", all_frames=True)) == \
+        first + second

@@ -83,6 +83,24 @@ def test_arch_xz(tmp_path, kernel_sha):
     assert sha(kernel.data) == kernel_sha
 
 
+def test_arch_in_concatenated_zstd_frames(tmp_path, kernel_sha):
+    """A package compressed in pieces (pzstd, or frames written one after the
+    other) is one stream to the zstd tool: read across frames. (A kernel's own
+    zstd payload stays one frame, as Xen's unzstd.c reads it.)"""
+    import zstandard
+
+    plain = build_arch(tmp_path, K612_CLOUD, compress=("cat",), suffix="")
+    data = plain.read_bytes()
+    half = len(data) // 2
+    pkg = tmp_path / "linux-6.12.107-arch1-1-x86_64.pkg.tar.zst"
+    pkg.write_bytes(b"".join(zstandard.ZstdCompressor(level=3).compress(part)
+                             for part in (data[:half], data[half:])))
+    tool = subprocess.run(["zstd", "-dc", str(pkg)], capture_output=True, check=True).stdout
+    assert tool == data  # the real tool reads both frames
+    [kernel] = find_kernels(str(pkg))
+    assert sha(kernel.data) == kernel_sha
+
+
 @pytest.mark.parametrize("compression", ["xz", "gzip", "zstd", "none"])
 def test_deb(tmp_path, compression, kernel_sha):
     kernel_bytes = K612_CLOUD.read_bytes()
