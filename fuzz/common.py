@@ -60,6 +60,19 @@ def check_error(err: Exception, *names: str) -> None:
         raise ContractViolation(f"message names none of {names}: {msg!r}") from err
 
 
+def read_or_error(read, path: Path):
+    """read(path), or None after checking that the NoteforgeError it raised is
+    a clean one-line message naming the input; any other exception is a
+    crash and propagates with its traceback."""
+    from noteforge.errors import NoteforgeError
+
+    try:
+        return read(path)
+    except NoteforgeError as err:
+        check_error(err, str(path))
+        return None
+
+
 def check_plain(obj: object) -> None:
     """to_dict() output must be JSON-ready plain data (what --json prints)."""
     json.dumps(obj, allow_nan=False)

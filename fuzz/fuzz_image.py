@@ -10,7 +10,6 @@ from __future__ import annotations
 import common
 
 with common.instrumented_imports():
-    from noteforge.errors import NoteforgeError
     from noteforge.image.open import open_image
 
 # A payload may declare up to this many decompressed bytes here (the library
@@ -20,14 +19,10 @@ MAX_DECOMPRESSED = 64 << 20
 
 def test_one(data: bytes) -> None:
     path = common.write_input(data, "image")
-    try:
-        image = open_image(path, max_decompressed=MAX_DECOMPRESSED)
-    except NoteforgeError as err:
-        common.check_error(err, str(path))
+    image = common.read_or_error(
+        lambda p: open_image(p, max_decompressed=MAX_DECOMPRESSED), path)
+    if image is None:
         return
-    except Exception as err:
-        common.check_error(err)
-        raise
     common.check_plain(image.to_dict())
     if image.decompressed_bytes is not None and image.decompressed_bytes > MAX_DECOMPRESSED:
         raise common.ContractViolation(
