@@ -145,6 +145,8 @@ def write_note_change(image: str | os.PathLike, change: NoteChange, *,
             if dry_run or (plan.unchanged and in_place):
                 return WriteResult(str(src), None if dry_run else str(target),
                                    original.format, converted, plan, None, dry_run)
+            if guard is not None:
+                guard.check_replaceable()
             proof = _apply_and_prove(buf, fd, size, plan, target, mode, elf_image, guard)
     finally:
         if guard is not None:

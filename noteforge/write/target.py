@@ -88,13 +88,16 @@ class LockedInput:
             if not stat.S_ISREG(st.st_mode):
                 raise WriteError(f"{src}: not a regular file; --in-place rewrites regular "
                                  "files only")
+            # Said only when the write would replace the file: setting what
+            # is already there changes nothing and needs no permission.
+            self.replace_refused: str | None = None
             if st.st_nlink > 1 and not force:
-                raise WriteError(
+                self.replace_refused = (
                     f"{src}: has {st.st_nlink} hard links; --in-place gives this name a new "
                     "file and the other links keep the old one; use -o OUTPUT, or --force "
                     "to do it anyway")
-            if not st.st_mode & stat.S_IWUSR and not force:
-                raise WriteError(
+            elif not st.st_mode & stat.S_IWUSR and not force:
+                self.replace_refused = (
                     f"{src}: is read-only (mode {st.st_mode & 0o7777:04o}); refusing to "
                     "replace it without --force")
             self.stat = st
@@ -113,6 +116,11 @@ class LockedInput:
                                  "lock on the file); nothing written") from None
             # A filesystem without flock (some network filesystems): the
             # identity check before the rename still guards the write.
+
+    def check_replaceable(self) -> None:
+        """Refuse to replace a hard-linked or read-only input without --force."""
+        if self.replace_refused is not None:
+            raise WriteError(self.replace_refused)
 
     def check_unchanged(self) -> None:
         """The input's name still leads to the file that was read, and that

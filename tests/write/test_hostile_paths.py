@@ -254,6 +254,26 @@ def test_in_place_refuses_a_read_only_input_without_force(tmp_path, capsys):
     assert reloc_align(src) == 0x400000 and src.stat().st_mode & 0o7777 == 0o444
 
 
+@pytest.mark.parametrize("shape", ["read-only", "hard-linked"])
+def test_in_place_that_changes_nothing_needs_no_force(tmp_path, capsys, shape):
+    """The refusal is about replacing the file: setting the values it already
+    has replaces nothing, so it succeeds (status 0), says so, and leaves the
+    file as it was (same inode, same mtime), read-only or hard-linked."""
+    src = write(tmp_path / "vmlinux", linux_612_like(), mode=0o444 if shape == "read-only"
+                else 0o644)
+    if shape == "hard-linked":
+        os.link(src, tmp_path / "vmlinux.bak")
+    align = reloc_align(src)
+    st = src.stat()
+    assert main(["set-reloc", str(src), "--align", hex(align), "--in-place"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("nothing changed: ") and out.rstrip().endswith(
+        f"{src} left untouched")
+    after = src.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_nlink) == (
+        st.st_ino, st.st_mtime_ns, st.st_nlink)
+
+
 # --- 11. a full disk ----------------------------------------------------------------
 
 
