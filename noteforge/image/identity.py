@@ -14,6 +14,7 @@ from dataclasses import dataclass
 # KERNEL_IMAGE_SIZE - 1 in its own PHYS32_RELOC max word, LOAD_PHYSICAL_ADDR in
 # its min word.
 LINUX_IMAGE_SIZE_SMALL = 512 << 20
+LINUX_IMAGE_SIZE_KASLR = 1 << 30
 # x86-64 Linux halts when its load offset is not a multiple of 2 MiB
 # (arch/x86/kernel/head64.c __startup_64: load_delta & ~PMD_MASK).
 LINUX_MIN_ALIGN = 2 << 20
@@ -81,15 +82,26 @@ class RelocLimits:
     align: int = LINUX_MIN_ALIGN
 
 
-def linux_limits(link: int, own: tuple[int, int] | None) -> RelocLimits:
+def linux_limits(link: int, own: tuple[int, int] | None,
+                 config=None) -> RelocLimits:
     """Its own note's min and max when it has one (head.S writes
     LOAD_PHYSICAL_ADDR and KERNEL_IMAGE_SIZE - 1 there), else its link address
-    and KERNEL_IMAGE_SIZE - 1 of the smaller configuration (512 MiB: without
-    its note, the image does not say whether CONFIG_RANDOMIZE_BASE was set)."""
+    and KERNEL_IMAGE_SIZE - 1 of its configuration when `config` (a
+    packages.config.KernelConfig: the file beside it or CONFIG_IKCONFIG) says,
+    else of the smaller configuration (512 MiB: without its note or its
+    configuration, the image does not say whether CONFIG_RANDOMIZE_BASE was
+    set)."""
     if own is not None:
         return RelocLimits(own[0], f"its own note's min (LOAD_PHYSICAL_ADDR, {own[0]:#x})",
                            own[1], f"its own note's max ({own[1]:#x} = KERNEL_IMAGE_SIZE - 1: "
                            "head.S's early page tables map no more)")
+    if config is not None and config.get("CONFIG_RANDOMIZE_BASE") is not None:
+        kaslr = config.enabled("CONFIG_RANDOMIZE_BASE")
+        size = LINUX_IMAGE_SIZE_KASLR if kaslr else LINUX_IMAGE_SIZE_SMALL
+        setting = "CONFIG_RANDOMIZE_BASE=y" if kaslr else "CONFIG_RANDOMIZE_BASE not set"
+        return RelocLimits(link, f"its link address ({link:#x})", size - 1,
+                           f"KERNEL_IMAGE_SIZE - 1 ({size - 1:#x}: {setting} in "
+                           f"{config.source})")
     return RelocLimits(link, f"its link address ({link:#x})", LINUX_IMAGE_SIZE_SMALL - 1,
                        f"KERNEL_IMAGE_SIZE - 1 ({LINUX_IMAGE_SIZE_SMALL - 1:#x}; the image has "
                        "no PHYS32_RELOC note of its own to say whether CONFIG_RANDOMIZE_BASE "

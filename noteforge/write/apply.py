@@ -141,6 +141,7 @@ def write_note_change(image: str | os.PathLike, change: NoteChange, *,
             raise ImageError(f"{src}: empty file")
         with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as buf:
             plan = plan_change(buf, change, path=str(src), force=force,
+                               kernel_config=lambda: kernel_config(src),
                                kernel_version=original.kernel_version)
             if dry_run or (plan.unchanged and in_place):
                 return WriteResult(str(src), None if dry_run else str(target),
@@ -154,6 +155,26 @@ def write_note_change(image: str | os.PathLike, change: NoteChange, *,
         elif fd >= 0:
             os.close(fd)
     return WriteResult(str(src), str(target), original.format, converted, plan, proof, False)
+
+
+def kernel_config(src: Path):
+    """The kernel's configuration, when it can be found: the file shipped
+    beside it (/boot/config-V for /boot/vmlinuz-V), else the one
+    CONFIG_IKCONFIG embedded in the image; None otherwise (a configuration
+    that cannot be read is no configuration: the writer then assumes the
+    smaller KERNEL_IMAGE_SIZE)."""
+    from noteforge.errors import NoteforgeError
+    from noteforge.image.ikconfig import embedded_config
+    from noteforge.packages.config import parse_config
+    from noteforge.packages.find import config_beside
+
+    try:
+        name, text = config_beside(str(src))
+        if text is None:
+            name, text = f"{src} [IKCONFIG]", embedded_config(src)
+        return None if text is None else parse_config(text, name)
+    except NoteforgeError:
+        return None
 
 
 def _same_file(a, b) -> bool:

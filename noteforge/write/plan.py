@@ -731,11 +731,13 @@ def _section_header_patches(layout: ElfLayout, info: dict) -> list[Patch]:
 
 
 def plan_change(buf, change: NoteChange, *, path: str = "image", force: bool = False,
-                kernel_version: str | None = None) -> WritePlan:
+                kernel_version: str | None = None, kernel_config=None) -> WritePlan:
     """Decide how to make `change` in the ELF image `buf` (bytes or mmap) and
     list every byte that will change. Pure: reads `buf`, writes nothing.
     Raises WriteError when the change is refused (safety rule, no safe
-    layout, nothing to remove)."""
+    layout, nothing to remove). `kernel_config`, a callable returning the
+    kernel's KernelConfig or None, is asked only when a Linux kernel without
+    a PHYS32_RELOC note of its own needs its KERNEL_IMAGE_SIZE."""
     layout = ElfLayout.parse(buf, path)
     if layout.endian != "<":
         # Xen reads PVH notes only from x86 images; the values are encoded
@@ -764,7 +766,8 @@ def plan_change(buf, change: NoteChange, *, path: str = "image", force: bool = F
         return WritePlan(path, change, METHOD_UNCHANGED, (), layout.file_size,
                          layout.file_size, kernel, (), expected=expected, before=before,
                          before_text=" then ".join(old_values) or "absent")
-    _check_safety(buf, layout, change, visible, kernel, force, warnings, path, folded.reloc)
+    _check_safety(buf, layout, change, visible, kernel, force, warnings, path, folded.reloc,
+                  kernel_config)
 
     # Every Xen note of this type anywhere Xen could look, each once.
     copies: dict[int, tuple[RawNote, NoteArea]] = {}
@@ -865,16 +868,20 @@ def linux_own_reloc(layout: ElfLayout, areas: list[NoteArea]) -> tuple[int, int]
     return None
 
 
-def linux_reloc_limits(layout: ElfLayout, areas: list[NoteArea]) -> RelocLimits:
+def linux_reloc_limits(layout: ElfLayout, areas: list[NoteArea],
+                       kernel_config=None) -> RelocLimits:
     """identity.linux_limits for this ELF: its link address is the lowest
-    loadable p_paddr."""
+    loadable p_paddr; its configuration is read only when it has no
+    PHYS32_RELOC note of its own."""
     loads = [p.paddr for p in layout.loads if p.memsz]
-    return linux_limits(min(loads) if loads else 0, linux_own_reloc(layout, areas))
+    own = linux_own_reloc(layout, areas)
+    config = kernel_config() if own is None and kernel_config is not None else None
+    return linux_limits(min(loads) if loads else 0, own, config)
 
 
 def _check_safety(buf, layout: ElfLayout, change: NoteChange, visible: list[RawNote],
                   kernel: KernelIdentity, force: bool, warnings: list[str], path: str,
-                  current=None) -> None:
+                  current=None, kernel_config=None) -> None:
     """Adding PHYS32_RELOC lets Xen load the kernel elsewhere; a kernel whose
     PVH entry uses absolute addresses then crashes. A Linux kernel's max above
     what its early page tables map, or a min below where it was linked, lets
@@ -892,7 +899,7 @@ def _check_safety(buf, layout: ElfLayout, change: NoteChange, visible: list[RawN
             words = struct.unpack(f"<{len(desc) // 4}I", desc[: len(desc) // 4 * 4])
             new_min = words[1] if len(words) > 1 else 0
             new_max = words[2] if len(words) > 2 else 0xFFFFFFFF
-            limits = linux_reloc_limits(layout, layout.note_areas(buf))
+            limits = linux_reloc_limits(layout, layout.note_areas(buf), kernel_config)
             lo, lo_why, hi, hi_why = limits.min, limits.min_why, limits.max, limits.max_why
             # A value Xen already uses is not a new risk: only a changed one is checked.
             old_min, old_max = (None, None) if current is None else (current.xen_min,

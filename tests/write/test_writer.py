@@ -582,3 +582,26 @@ def test_reloc_without_words_means_relocatable_with_xen_defaults(tmp_path):
     assert eff.phys32_reloc.to_dict() == {"align": None, "min": None, "max": None}
     (n,) = xen_notes(tmp_path / "out", 19)
     assert n.descsz == 0
+
+
+@pytest.mark.parametrize("setting,limit", [("CONFIG_RANDOMIZE_BASE=y", None),
+                                           ("# CONFIG_RANDOMIZE_BASE is not set", 0x1FFFFFFF)])
+def test_a_linux_without_its_own_note_takes_kernel_image_size_from_its_config(
+        tmp_path, setting, limit):
+    """A Linux kernel without a PHYS32_RELOC note of its own does not say
+    whether CONFIG_RANDOMIZE_BASE raised KERNEL_IMAGE_SIZE to 1 GiB; the
+    configuration shipped beside it (/boot/config-V) does. Max 0x3fffffff is
+    then within what Linux maps with KASLR, and above it without."""
+    src = write(tmp_path / "vmlinuz-6.1.0-nf-amd64", linux_like())
+    (tmp_path / "config-6.1.0-nf-amd64").write_text(f"CONFIG_X86_64=y\n{setting}\n")
+    r = writer.write_note_change(src, writer.reloc_change(0x200000, 0x1000000, 0x3FFFFFFF),
+                                 dry_run=True, force=True)
+    about_max = [w for w in r.plan.warnings if "max 0x3fffffff" in w]
+    if limit is None:
+        assert about_max == []
+    else:
+        assert ("max 0x3fffffff is above KERNEL_IMAGE_SIZE - 1 (0x1fffffff: "
+                f"CONFIG_RANDOMIZE_BASE not set in {tmp_path / 'config-6.1.0-nf-amd64'})"
+                ) in about_max[0]
+    # the absolute-address entry of Linux before 6.12 is refused either way
+    assert "Linux before 6.12: its PVH entry code uses absolute addresses" in r.plan.warnings[0]
