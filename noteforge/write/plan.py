@@ -899,7 +899,12 @@ def _check_safety(buf, layout: ElfLayout, change: NoteChange, visible: list[RawN
             words = struct.unpack(f"<{len(desc) // 4}I", desc[: len(desc) // 4 * 4])
             new_min = words[1] if len(words) > 1 else 0
             new_max = words[2] if len(words) > 2 else 0xFFFFFFFF
-            limits = linux_reloc_limits(layout, layout.note_areas(buf), kernel_config)
+            areas = layout.note_areas(buf)
+            limits = linux_reloc_limits(layout, areas)
+            if new_max > limits.max and kernel_config is not None:
+                # Only a max above the smaller KERNEL_IMAGE_SIZE needs the
+                # configuration (reading CONFIG_IKCONFIG scans the image).
+                limits = linux_reloc_limits(layout, areas, kernel_config)
             lo, lo_why, hi, hi_why = limits.min, limits.min_why, limits.max, limits.max_why
             # A value Xen already uses is not a new risk: only a changed one is checked.
             old_min, old_max = (None, None) if current is None else (current.xen_min,
