@@ -34,6 +34,7 @@ from noteforge.image.elf import (  # noqa: F401 (re-exported for the writer)
     SHT_NOTE,
     SHT_STRTAB,
     ProgramHeader,
+    SectionHeader,
 )
 from noteforge.image.notes import ELF_MAX_TOTAL_NOTE_COUNT
 
@@ -127,20 +128,17 @@ class Phdr(ProgramHeader):
 
 
 @dataclass(frozen=True)
-class Shdr:
-    index: int
-    entry_offset: int
-    name_off: int
-    name: str
-    type: int
-    flags: int
-    addr: int
-    offset: int
-    size: int
-    link: int
-    info: int
-    addralign: int
-    entsize: int
+class Shdr(SectionHeader):
+    """A section header (image.elf.SectionHeader) with the file offset of its
+    entry and its name's offset in .shstrtab, to patch it."""
+
+    entry_offset: int = 0
+    name_off: int = 0
+
+    @property
+    def addralign(self) -> int:
+        """sh_addralign by its ELF name, as pack_shdr takes it."""
+        return self.align
 
     @property
     def file_size(self) -> int:
@@ -333,7 +331,9 @@ class ElfLayout:
             name = ""
             if vals["name_off"] < len(strtab):
                 name = strtab[vals["name_off"] :].split(b"\0", 1)[0].decode("latin-1")
-            out.append(Shdr(index=i, entry_offset=at, name=name, **vals))
+            vals = dict(vals)
+            align = vals.pop("addralign")
+            out.append(Shdr(index=i, entry_offset=at, name=name, align=align, **vals))
         return tuple(out)
 
     # -- derived views -------------------------------------------------------
