@@ -152,9 +152,7 @@ def render_html(summary: Summary, *, title: str = "noteforge matrix",
     w(f"<h1>{_e(title)}</h1>")
     w(f"<p class=\"meta\">{len(s.images)} images × {s.maps} maps × {len(s.variants)} "
       f"(dom0 size, policy) = {s.rows} placements · noteforge {_e(__version__)} · {_e(when)}</p>")
-    from noteforge.render.matrix import release_text
-
-    releases = release_text(dict(s.releases))
+    releases = s.release_text()
     if releases:  # the release the verdicts model, and where it came from
         w(f"<p class=\"meta\" id=\"xen-release\">Verdicts {_e(releases)}</p>")
 

@@ -23,6 +23,18 @@ MAX_WARNING_KINDS = 50
 _WARNING_TAG = re.compile(r"^([a-z0-9]+(?:-[a-z0-9]+)+): ")
 
 
+# Where the release a verdict models came from (verify's xen_release_source).
+_RELEASE_SOURCE = {
+    "flag": "--xen-version",
+    "log": "the map's Xen log",
+    "default": "default: the newest release modelled; --xen-version to choose",
+}
+
+
+def _release_key(text: str) -> tuple:
+    return tuple(int(x) if x.isdigit() else 0 for x in text.split("."))
+
+
 def warning_kind(text: str) -> str:
     """What a warning is about, without its numbers: placement's tag
     ('acpi-overlap', 'max-wrap', ...) or the words before the first colon."""
@@ -399,6 +411,25 @@ class Summary:
     def variant_label(self, v: int) -> str:
         dom0_mem, policy = self.variants[v]
         return f"policy {policy}, dom0_mem {dom0_mem if dom0_mem is not None else 'default'}"
+
+    def release_text(self) -> str | None:
+        """The Xen release(s) the verdicts model and where each came from, for
+        people: 'as Xen 4.22.0 does (default: ...)', 'as Xen 4.18.6 and 4.22.0
+        do (--xen-version: ...)', or each release with its maps."""
+        releases = dict(self.releases)
+        if not releases:
+            return None
+        if len(releases) == 1:
+            (release, source), = releases
+            return f"as Xen {release} does ({_RELEASE_SOURCE.get(source, source)})"
+        if {source for _r, source in releases} == {"flag"}:  # several --xen-version
+            ordered = sorted({r for r, _s in releases}, key=_release_key)
+            return (f"as Xen {', '.join(ordered[:-1])} and {ordered[-1]} do (--xen-version: "
+                    "one variant each)")
+        parts = [f"{release} on {n} map{'s' if n != 1 else ''} "
+                 f"({_RELEASE_SOURCE.get(source, source)})"
+                 for (release, source), n in sorted(releases.items(), key=lambda kv: -kv[1])]
+        return "as each map's Xen release does: " + "; ".join(parts)
 
     def to_dict(self) -> dict:
         """JSON-ready summary (the heat map is left to the HTML report)."""

@@ -22,11 +22,6 @@ from noteforge.render.term import say
 # The terminal lists this many maps; the HTML report and the rows hold more.
 TEXT_MAX_MAPS = 30
 _COUNTS = (("maps", 5), ("in place", 9), ("relocated", 10), ("fail", 5))
-_SOURCE = {
-    "flag": "--xen-version",
-    "log": "the map's Xen log",
-    "default": "default: the newest release modelled; --xen-version to choose",
-}
 
 
 def render_summary(console: Console, s) -> None:
@@ -61,26 +56,6 @@ def variant_labels(variants: Sequence[tuple[str | None, str]]) -> list[str]:
     return out
 
 
-def release_text(releases: dict[tuple[str, str], int]) -> str | None:
-    """'as Xen 4.22.0 does (default: ...)', or each release with its maps."""
-    if not releases:
-        return None
-    if len(releases) == 1:
-        (release, source), = releases
-        return f"as Xen {release} does ({_SOURCE.get(source, source)})"
-    if {source for _r, source in releases} == {"flag"}:  # --xen-version A --xen-version B
-        ordered = sorted({r for r, _s in releases}, key=_release_key)
-        return (f"as Xen {', '.join(ordered[:-1])} and {ordered[-1]} do (--xen-version: one "
-                "variant each)")
-    parts = [f"{release} on {n} map{'s' if n != 1 else ''} ({_SOURCE.get(source, source)})"
-             for (release, source), n in sorted(releases.items(), key=lambda kv: -kv[1])]
-    return "as each map's Xen release does: " + "; ".join(parts)
-
-
-def _release_key(text: str) -> tuple:
-    return tuple(int(x) if x.isdigit() else 0 for x in text.split("."))
-
-
 def _headline(console: Console, s) -> None:
     loads = sum(c.in_place + c.relocated for c in s.counts.values())
     relocated = sum(c.relocated for c in s.counts.values())
@@ -90,7 +65,7 @@ def _headline(console: Console, s) -> None:
         f"{len(s.variants)} (dom0 size, policy) = {s.rows} placements; "
         f"{loads} load ({relocated} relocated), {s.rows - loads} do not; "
         f"{s.maps_failing_placement} of {s.maps} maps fail an image"), first="", rest="")
-    releases = release_text(dict(s.releases))
+    releases = s.release_text()
     if releases:
         say(console, releases, first="", rest="  ")
 

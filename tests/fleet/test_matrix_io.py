@@ -346,3 +346,27 @@ def test_generated_maps_read_back_exactly(tmp_path):
         path = tmp_path / f"{k}-{slug}.dmesg"
         path.write_text("# source: test\n" + g.format_linux(entries))
         assert list(read_map(path).entries) == entries, slug
+
+
+def test_release_text_names_each_release_and_where_it_came_from():
+    """Maps whose Xen log names its release, beside maps with none: each
+    release with its maps and source; one release: 'as Xen X does'."""
+    def summary(releases):
+        s = Summary(["/k/a"], [(None, "xen")])
+        for n, (release, source) in enumerate(releases):
+            r = row("/k/a", f"/m/{n}", loads=True, base=0x1000000)
+            r["xen_release"], r["xen_release_source"] = release, source
+            s.add(r)
+        return s.finish()
+
+    mixed = summary([("4.17.3", "log"), ("4.22.0", "default"), ("4.22.0", "default"),
+                     (None, None)])
+    assert mixed.release_text() == (
+        "as each map's Xen release does: 4.22.0 on 2 maps (default: the newest release "
+        "modelled; --xen-version to choose); 4.17.3 on 1 map (the map's Xen log)")
+    assert mixed.to_dict()["xen_releases"] == [
+        {"xen_release": "4.17.3", "xen_release_source": "log", "maps": 1},
+        {"xen_release": "4.22.0", "xen_release_source": "default", "maps": 2}]
+    assert summary([("4.20.4", "flag")] * 3).release_text() == \
+        "as Xen 4.20.4 does (--xen-version)"
+    assert summary([(None, None)]).release_text() is None
