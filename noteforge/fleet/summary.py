@@ -31,10 +31,6 @@ _RELEASE_SOURCE = {
 }
 
 
-def _release_key(text: str) -> tuple:
-    return tuple(int(x) if x.isdigit() else 0 for x in text.split("."))
-
-
 def warning_kind(text: str) -> str:
     """What a warning is about, without its numbers: placement's tag
     ('acpi-overlap', 'max-wrap', ...) or the words before the first colon."""
@@ -423,7 +419,9 @@ class Summary:
             (release, source), = releases
             return f"as Xen {release} does ({_RELEASE_SOURCE.get(source, source)})"
         if {source for _r, source in releases} == {"flag"}:  # several --xen-version
-            ordered = sorted({r for r, _s in releases}, key=_release_key)
+            from noteforge.xen.releases import parse_release
+
+            ordered = sorted({r for r, _s in releases}, key=lambda r: parse_release(r).release)
             return (f"as Xen {', '.join(ordered[:-1])} and {ordered[-1]} do (--xen-version: "
                     "one variant each)")
         parts = [f"{release} on {n} map{'s' if n != 1 else ''} "

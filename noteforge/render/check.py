@@ -13,8 +13,8 @@ from noteforge.packages.layout import is_kernel, short_name
 def verdict_line(result: KernelCheck) -> str:
     """The kernel's verdict as one record: PASS or FAIL, its name, every reason."""
     if result.passed:
-        return f"PASS  {result.name}" + (f" ({'; '.join(_skipped(result))})"
-                                         if _skipped(result) else "")
+        skipped = _skipped(result)
+        return f"PASS  {result.name}" + (f" ({'; '.join(skipped)})" if skipped else "")
     return f"FAIL  {result.name}: " + "; ".join(result.failures)
 
 

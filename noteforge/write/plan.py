@@ -464,7 +464,7 @@ def _find_banner(buf, layout: ElfLayout) -> str | None:
     if not ranges:
         ranges = pages.union(layout.loaded_ranges()) or [(0, len(buf))]
     for start, end in ranges:
-        pos = pages.find(buf, b"Linux version ", [(start, min(end, len(buf)))])
+        pos = pages.find(buf, b"Linux version ", [(start, end)])  # clipped to buf
         if pos >= 0:
             m = _LINUX_BANNER.match(bytes(buf[pos : pos + 128]))
             if m:
