@@ -6,20 +6,14 @@ quadratic versions took 110 s for 10,000 notes), not timing assertions."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_process import ENV, NOTEFORGE
 
 from noteforge.image import synth
 from noteforge.image.open import open_image
-
-ROOT = Path(__file__).resolve().parents[2]
-ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-NOTEFORGE = [sys.executable, "-c",
-             "import sys; from noteforge.cli.app import main; sys.exit(main())"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

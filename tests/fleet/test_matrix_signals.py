@@ -8,17 +8,14 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from cli_process import ENV, NOTEFORGE, listing
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "samples"
-ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-NOTEFORGE = [sys.executable, "-c",
-             "import sys; from noteforge.cli.app import main; sys.exit(main())"]
 
 
 def children(pid: int) -> set[int]:
@@ -135,7 +132,3 @@ def test_matrix_killed_leaves_nothing_in_the_output_folder(tmp_path, many_maps):
     while [w for w in workers if alive(w)] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert [w for w in workers if alive(w)] == []
-
-
-def listing(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())

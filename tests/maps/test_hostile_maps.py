@@ -15,12 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from noteforge.cli.app import main
+from cli_process import ENV, refused
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "samples" / "framework-laptop-tgl-insyde.dmesg"
-ENV = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 LIMITED = """
 import resource, sys
 limit = int(sys.argv[1]) << 20
@@ -34,14 +32,6 @@ def limited(*args: str, mib: int = 512, timeout: int = 300, **kw) -> subprocess.
     """noteforge in a child whose address space is capped at `mib` MiB."""
     return subprocess.run([sys.executable, "-c", LIMITED, str(mib), *args], env=ENV,
                           capture_output=True, text=True, timeout=timeout, **kw)
-
-
-def refused(capsys, *args: str) -> str:
-    rc = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert rc == 2, (rc, out, err)
-    assert out == "" and err.count("\n") == 1 and "Traceback" not in err, err
-    return err.rstrip("\n")
 
 
 def entries(*args: str) -> list:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_process import listing
 from test_writer_support import linux_612_like, sha256, write
 
 from noteforge.errors import WriteError
@@ -20,10 +21,6 @@ from noteforge.write import atomic
 from noteforge.write.atomic import AtomicFile
 
 MAIN = Path(__file__).resolve().parents[2]
-
-
-def listing(d: Path) -> list[str]:
-    return sorted(p.name for p in d.iterdir())
 
 
 def test_commit_makes_the_file_appear_complete(tmp_path):

@@ -19,28 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_process import ENV, NOTEFORGE, listing, refused
 from test_writer_support import linux_612_like, sha256, write
 
 from noteforge.cli.app import main
 from noteforge.image import synth
 from noteforge.image.open import open_image
-
-MAIN = Path(__file__).resolve().parents[2]
-ENV = dict(os.environ, PYTHONPATH=str(MAIN) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-NOTEFORGE = [sys.executable, "-c",
-             "import sys; from noteforge.cli.app import main; sys.exit(main())"]
-
-
-def listing(d: Path) -> list[str]:
-    return sorted(p.name for p in d.iterdir())
-
-
-def refused(capsys, *args: str) -> str:
-    rc = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    assert rc == 2, (rc, out, err)
-    assert out == "" and err.count("\n") == 1 and "Traceback" not in err, err
-    return err.rstrip("\n")
 
 
 def reloc_align(path: Path) -> int:
